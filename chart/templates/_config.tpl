@@ -1,0 +1,49 @@
+{{/*
+Body of <environment>.yaml. The first line is the switch exactly as the
+runbook shows it; the rest is what the scheduler needs to build worker Jobs.
+*/}}
+{{- define "leviathan.autonomyConfig" -}}
+autonomy_enabled: {{ .Values.autonomy.enabled }}
+# Leviathan autonomy config: the scheduler reads it at the start of every tick,
+# the control plane follows every change to it without a restart.
+reason: {{ .Values.autonomy.reason | toJson }}
+scheduler:
+  maxConcurrentWorkers: {{ .Values.scheduler.maxConcurrentWorkers }}
+  maxJobsPerTick: {{ .Values.scheduler.maxJobsPerTick }}
+  {{- $names := list }}
+  {{- range .Values.scheduler.tasks }}
+  {{- if has .name $names }}
+  {{- fail (printf "scheduler.tasks: task name %q is used twice; names must be unique" .name) }}
+  {{- end }}
+  {{- $names = append $names .name }}
+  {{- end }}
+  {{- if .Values.scheduler.tasks }}
+  tasks:
+    {{- toYaml .Values.scheduler.tasks | nindent 4 }}
+  {{- else }}
+  tasks: []
+  {{- end }}
+worker:
+  jobNamePrefix: {{ include "leviathan.worker.app" . }}
+  selector:
+    app: {{ include "leviathan.worker.app" . }}
+    app.kubernetes.io/instance: {{ .Release.Name }}
+  labels:
+    app.kubernetes.io/name: {{ include "leviathan.name" . }}
+    app.kubernetes.io/component: worker
+    app.kubernetes.io/part-of: leviathan
+    app.kubernetes.io/managed-by: leviathan-scheduler
+  backoffLimit: {{ .Values.worker.backoffLimit }}
+  activeDeadlineSeconds: {{ .Values.worker.activeDeadlineSeconds }}
+  ttlSecondsAfterFinished: {{ .Values.worker.ttlSecondsAfterFinished }}
+  runAsUser: {{ .Values.worker.runAsUser }}
+  runAsGroup: {{ .Values.worker.runAsGroup }}
+  resources:
+    {{- toYaml .Values.worker.resources | nindent 4 }}
+  {{- if .Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml .Values.imagePullSecrets | nindent 4 }}
+  {{- else }}
+  imagePullSecrets: []
+  {{- end }}
+{{- end -}}

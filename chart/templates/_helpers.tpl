@@ -1,0 +1,166 @@
+{{/*
+Names. With release "leviathan" every name below is the one the operators'
+runbook uses, so keep them in step with docs/RUNBOOK.md.
+*/}}
+
+{{- define "leviathan.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Prefix of every object name: the release name, unless it lacks the chart name. */}}
+{{- define "leviathan.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "leviathan.name" . -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "leviathan.configMapName" -}}
+{{- printf "%s-autonomy-config" (include "leviathan.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "leviathan.controlPlane.fullname" -}}
+{{- printf "%s-control-plane" (include "leviathan.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* CronJob names are capped at 52 characters: the controller appends 11 to name each Job. */}}
+{{- define "leviathan.scheduler.fullname" -}}
+{{- $name := printf "%s-%s-scheduler" (include "leviathan.fullname" .) .Values.environment -}}
+{{- if gt (len $name) 52 -}}
+{{- fail (printf "scheduler name %q is longer than the 52 characters a CronJob name allows: shorten environment or fullnameOverride" $name) -}}
+{{- end -}}
+{{- $name -}}
+{{- end -}}
+
+{{- define "leviathan.worker.app" -}}
+{{- printf "%s-worker" (include "leviathan.fullname" .) -}}
+{{- end -}}
+
+{{- define "leviathan.secretName" -}}
+{{- default (printf "%s-secrets" (include "leviathan.fullname" .)) .Values.auth.existingSecret -}}
+{{- end -}}
+
+{{- define "leviathan.secretKey" -}}
+{{- if .Values.auth.existingSecret -}}
+{{- .Values.auth.existingSecretKey -}}
+{{- else -}}
+LEVIATHAN_CONTROL_PLANE_TOKEN
+{{- end -}}
+{{- end -}}
+
+{{- define "leviathan.controlPlane.serviceAccountName" -}}
+{{- if .Values.controlPlane.serviceAccount.create -}}
+{{- default (include "leviathan.controlPlane.fullname" .) .Values.controlPlane.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.controlPlane.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "leviathan.scheduler.serviceAccountName" -}}
+{{- if .Values.scheduler.serviceAccount.create -}}
+{{- default (printf "%s-scheduler" (include "leviathan.fullname" .)) .Values.scheduler.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.scheduler.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Paths inside the pods. */}}
+{{- define "leviathan.configDir" -}}/etc/leviathan/autonomy{{- end -}}
+{{- define "leviathan.configFile" -}}{{ .Values.environment }}.yaml{{- end -}}
+{{- define "leviathan.configPath" -}}{{ include "leviathan.configDir" . }}/{{ include "leviathan.configFile" . }}{{- end -}}
+{{- define "leviathan.tokenDir" -}}/etc/leviathan/token{{- end -}}
+{{- define "leviathan.tokenPath" -}}{{ include "leviathan.tokenDir" . }}/control-plane-token{{- end -}}
+
+{{/*
+Labels. Selectors use only the stable ones (name, instance, component), so a
+chart upgrade never changes an immutable selector. The runbook's `app=` label
+is on the pods but never in a selector.
+*/}}
+{{- define "leviathan.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "leviathan.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: leviathan
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "leviathan.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "leviathan.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Usage: include "leviathan.componentLabels" (dict "root" $ "component" "control-plane") */}}
+{{- define "leviathan.componentLabels" -}}
+{{ include "leviathan.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "leviathan.componentSelectorLabels" -}}
+{{ include "leviathan.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Usage: include "leviathan.image" (dict "image" .Values.controlPlane.image "root" $) */}}
+{{- define "leviathan.image" -}}
+{{- $tag := default .root.Chart.AppVersion .image.tag -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" .image.repository .image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "leviathan.imagePullSecrets" -}}
+{{- with .Values.imagePullSecrets -}}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . }}
+{{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/* Usage: include "leviathan.podSecurityContext" .Values.controlPlane */}}
+{{- define "leviathan.podSecurityContext" -}}
+{{- if .podSecurityContext.enabled -}}
+securityContext:
+  runAsNonRoot: true
+  fsGroup: {{ .podSecurityContext.fsGroup }}
+  seccompProfile:
+    type: RuntimeDefault
+{{- end -}}
+{{- end -}}
+
+{{- define "leviathan.containerSecurityContext" -}}
+{{- if .containerSecurityContext.enabled -}}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: {{ .containerSecurityContext.runAsUser }}
+  runAsGroup: {{ .containerSecurityContext.runAsGroup }}
+  readOnlyRootFilesystem: true
+  allowPrivilegeEscalation: false
+  privileged: false
+  capabilities:
+    drop:
+      - ALL
+  seccompProfile:
+    type: RuntimeDefault
+{{- end -}}
+{{- end -}}
+
+{{/* Scheduling constraints shared by the control-plane and scheduler pods. */}}
+{{- define "leviathan.podPlacement" -}}
+{{- $placement := dict -}}
+{{- with .nodeSelector }}{{ $_ := set $placement "nodeSelector" . }}{{ end -}}
+{{- with .tolerations }}{{ $_ := set $placement "tolerations" . }}{{ end -}}
+{{- with .affinity }}{{ $_ := set $placement "affinity" . }}{{ end -}}
+{{- if $placement }}{{ toYaml $placement }}{{ end -}}
+{{- end -}}
