@@ -1,0 +1,1 @@
+"""Leviathan control plane: the authenticated autonomy status API."""

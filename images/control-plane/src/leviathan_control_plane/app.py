@@ -1,0 +1,139 @@
+"""The Starlette application: routes, auth and the watcher's lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from leviathan_config import config_path_from_env
+
+from leviathan_control_plane.autonomy import AutonomyView
+from leviathan_control_plane.followed_file import FollowedFile
+from leviathan_control_plane.metrics import ControlPlaneMetrics, CountResponses
+from leviathan_control_plane.token import (
+    TokenRead,
+    bearer_matches,
+    log_token_change,
+    read_token_file,
+    static_token_from_env,
+    token_file_from_env,
+)
+from leviathan_control_plane.watcher import DirectoryWatcher
+
+DEFAULT_ENV = "LEVIATHAN_AUTONOMY_DEFAULT"
+
+_UNAUTHORIZED = JSONResponse(
+    {"error": "unauthorized", "detail": "a valid bearer token is required"},
+    status_code=401,
+    headers={"WWW-Authenticate": "Bearer"},
+)
+
+
+class SettingsError(Exception):
+    """The environment does not describe a runnable server."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: str
+    default_enabled: bool = True
+    token_file: str | None = None
+    static_token: bytes | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        raw_default = environ.get(DEFAULT_ENV, "true").strip().lower()
+        if raw_default not in ("true", "false"):
+            raise SettingsError(f"{DEFAULT_ENV} must be true or false, not {raw_default!r}")
+        return cls(
+            config_path=config_path_from_env(environ),
+            default_enabled=raw_default == "true",
+            token_file=token_file_from_env(environ),
+            static_token=static_token_from_env(environ),
+        )
+
+
+def create_app(settings: Settings) -> Starlette:
+    metrics = ControlPlaneMetrics(settings.config_path)
+    autonomy = AutonomyView(settings.config_path, settings.default_enabled, metrics)
+    followed: list[FollowedFile[object]] = [autonomy.followed]
+    current_token: Callable[[], bytes | None]
+    if settings.token_file:
+        token_file = FollowedFile(settings.token_file, read_token_file, log_token_change)
+        followed.append(token_file)
+
+        def current_token() -> bytes | None:
+            read: TokenRead = token_file.get()
+            return read.token
+    else:
+
+        def current_token() -> bytes | None:
+            return settings.static_token
+
+    watcher = DirectoryWatcher(followed)
+
+    def authorized(request: Request) -> bool:
+        return bearer_matches(request.headers.get("authorization"), current_token)
+
+    async def status(request: Request) -> Response:
+        if not authorized(request):
+            return _UNAUTHORIZED
+        return Response(autonomy.current().status_body, media_type="application/json")
+
+    async def detail(request: Request) -> Response:
+        if not authorized(request):
+            return _UNAUTHORIZED
+        return JSONResponse(autonomy.detail())
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        if watcher.healthy:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "config watcher is not running"}, status_code=503)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return JSONResponse({"error": exc.detail.lower()}, status_code=exc.status_code, headers=exc.headers)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": "internal error"}, status_code=500)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        watcher.start()
+        try:
+            yield
+        finally:
+            watcher.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/v1/autonomy/status", status, methods=["GET"]),
+            Route("/v1/autonomy", detail, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ],
+        middleware=[Middleware(CountResponses, metrics=metrics)],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
+    )
+    app.state.autonomy = autonomy
+    app.state.watcher = watcher
+    app.state.metrics = metrics
+    return app

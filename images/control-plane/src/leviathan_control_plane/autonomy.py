@@ -1,0 +1,111 @@
+"""The autonomy state as the control plane reports it.
+
+The shared reader says what the file holds; this adds the control plane's
+fail-safe default for when the file is missing or unusable, keeps the answer
+bodies ready, logs each state change once and feeds the metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from leviathan_config import AutonomyConfig, ConfigState, read_autonomy_config
+
+from leviathan_control_plane.followed_file import FollowedFile
+from leviathan_control_plane.metrics import ControlPlaneMetrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reported:
+    config: AutonomyConfig
+    enabled: bool
+    # The exact /v1/autonomy/status body, built once per change.
+    status_body: bytes = field(compare=False, repr=False)
+
+    @property
+    def source(self) -> str:
+        return self.config.source
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _utc(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class AutonomyView:
+    def __init__(self, config_path: str, default_enabled: bool, metrics: ControlPlaneMetrics) -> None:
+        self._default_enabled = default_enabled
+        self._metrics = metrics
+        self.state_changed_at: float | None = None
+        self.followed: FollowedFile[Reported] = FollowedFile(config_path, self._load, self._on_change)
+
+    def current(self) -> Reported:
+        return self.followed.get()
+
+    def detail(self) -> dict[str, object]:
+        """The body of GET /v1/autonomy: the status plus why and when."""
+        reported = self.current()
+        config = reported.config
+        return {
+            "autonomy_enabled": reported.enabled,
+            "source": reported.source,
+            "reason": config.reason,
+            "config_path": config.path,
+            "config_changed_at": _utc(config.mtime),
+            "config_sha256": config.sha256 or None,
+            "state_changed_at": _utc(self.state_changed_at),
+            "problem": config.problem or None,
+        }
+
+    def _load(self, path: str) -> Reported:
+        config = read_autonomy_config(path)
+        enabled = config.enabled_or(self._default_enabled)
+        body = json.dumps({"autonomy_enabled": enabled, "source": config.source}).encode()
+        return Reported(config, enabled, body)
+
+    def _on_change(self, previous: Reported | None, current: Reported) -> None:
+        config = current.config
+        state = (current.enabled, current.source)
+        state_changed = previous is None or state != (previous.enabled, previous.source)
+        if state_changed:
+            self.state_changed_at = time.time()
+
+        if config.state is not ConfigState.LOADED:
+            log.warning(
+                "config unusable: %s; reporting the default autonomy_enabled=%s (source: %s)",
+                config.problem,
+                _bool(current.enabled),
+                current.source,
+            )
+        reason = f", reason: {config.reason}" if config.reason else ""
+        if previous is None:
+            log.info("autonomy_enabled is %s (source: %s%s)", _bool(current.enabled), current.source, reason)
+        elif current.enabled != previous.enabled:
+            log.info(
+                "autonomy_enabled changed: %s -> %s (source: %s%s)",
+                _bool(previous.enabled),
+                _bool(current.enabled),
+                current.source,
+                reason,
+            )
+        elif current.source != previous.source:
+            log.info(
+                "autonomy config source changed: %s -> %s (autonomy_enabled: %s)",
+                previous.source,
+                current.source,
+                _bool(current.enabled),
+            )
+        else:
+            log.debug("config content changed (sha256 %s), state unchanged", config.sha256[:12])
+        self._metrics.record_config(config, current.enabled, state_changed)

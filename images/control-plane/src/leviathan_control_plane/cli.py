@@ -1,0 +1,131 @@
+"""`leviathan-control-plane serve | check`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from leviathan_control_plane.token import TokenConfigError, initial_token
+
+log = logging.getLogger("leviathan_control_plane")
+
+EXIT_OK = 0
+EXIT_MISMATCH = 1
+EXIT_CONFIG = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="leviathan-control-plane", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the status API")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    check = commands.add_parser(
+        "check", help="query the status API and exit 0 only if autonomy_enabled is as expected"
+    )
+    check.add_argument("--url", required=True, help="e.g. http://leviathan-control-plane:8000/v1/autonomy/status")
+    check.add_argument("--expect-enabled", required=True, choices=["true", "false"])
+    check.add_argument(
+        "--timeout",
+        type=float,
+        default=0,
+        help="keep asking for up to this many seconds (kubelet can take a minute to deliver a ConfigMap change)",
+    )
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args.host, args.port, args.log_level)
+    return _check(args.url, args.expect_enabled == "true", args.timeout)
+
+
+def _serve(host: str, port: int, log_level: str) -> int:
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stdout,
+    )
+    from leviathan_control_plane.app import Settings, SettingsError, create_app
+
+    try:
+        settings = Settings.from_env()
+        # Refuse to start without a usable token rather than serve an API nobody can use.
+        initial_token()
+    except (SettingsError, TokenConfigError) as exc:
+        print(f"leviathan-control-plane: refusing to start: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    import uvicorn
+
+    log.info(
+        "serving on %s:%d; config %s; token from %s",
+        host,
+        port,
+        settings.config_path,
+        "file " + settings.token_file if settings.token_file else "LEVIATHAN_CONTROL_PLANE_TOKEN",
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        log_level=log_level,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+    return EXIT_OK
+
+
+def _check(url: str, expected: bool, timeout: float) -> int:
+    try:
+        token = initial_token(os.environ)
+    except TokenConfigError as exc:
+        print(f"✗ {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    deadline = time.monotonic() + timeout
+    while True:
+        ok, message = _check_once(url, token, expected)
+        if ok:
+            print(f"✓ {message}")
+            return EXIT_OK
+        if time.monotonic() >= deadline:
+            print(f"✗ {message}", file=sys.stderr)
+            return EXIT_MISMATCH
+        print(f"… {message}; retrying", file=sys.stderr)
+        time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+
+
+def _check_once(url: str, token: bytes, expected: bool) -> tuple[bool, str]:
+    request = urllib.request.Request(url, headers={"Authorization": "Bearer " + token.decode("latin-1")})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - operator-given URL
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        hint = ": check the token" if exc.code == 401 else ""
+        return False, f"{url} answered HTTP {exc.code}{hint}"
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return False, f"cannot reach {url}: {reason}"
+    except ValueError:
+        return False, f"{url} did not answer JSON"
+    enabled = body.get("autonomy_enabled") if isinstance(body, dict) else None
+    source = body.get("source") if isinstance(body, dict) else None
+    if not isinstance(enabled, bool):
+        return False, f"{url} answered without a boolean autonomy_enabled"
+    state = f"autonomy_enabled is {str(enabled).lower()} (source: {source})"
+    if enabled != expected:
+        return False, f"{state}, expected {str(expected).lower()}"
+    return True, state
+
+
+if __name__ == "__main__":
+    sys.exit(main())

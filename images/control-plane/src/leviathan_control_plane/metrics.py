@@ -1,0 +1,96 @@
+"""Prometheus metrics, in a registry owned by the app (no global state).
+
+Alert examples (docs/RUNBOOK.md):
+  autonomy off for over an hour:
+    leviathan_autonomy_enabled == 0
+      and time() - leviathan_autonomy_state_changed_timestamp_seconds > 3600
+  config broken or missing:
+    leviathan_autonomy_config_source{source!~"configmap:.*"} == 1
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from leviathan_config import SOURCE_ERROR, SOURCE_NOT_MOUNTED, AutonomyConfig
+
+
+class ControlPlaneMetrics:
+    def __init__(self, config_path: str) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.enabled = Gauge(
+            "leviathan_autonomy_enabled",
+            "Autonomy as the control plane reports it (1 on, 0 off).",
+            registry=self.registry,
+        )
+        self.source = Gauge(
+            "leviathan_autonomy_config_source",
+            "1 for the source the status is read from, 0 for the others.",
+            ["source"],
+            registry=self.registry,
+        )
+        self.state_changed = Gauge(
+            "leviathan_autonomy_state_changed_timestamp_seconds",
+            "When the reported autonomy state or its source last changed.",
+            registry=self.registry,
+        )
+        self.reloads = Counter(
+            "leviathan_autonomy_config_reloads",
+            "Times new config content was loaded.",
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "leviathan_autonomy_config_errors",
+            "Times the config turned unusable (missing or invalid).",
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "leviathan_http_requests",
+            "HTTP requests answered, by status code.",
+            ["code"],
+            registry=self.registry,
+        )
+        self._sources = (f"configmap:{config_path}", SOURCE_NOT_MOUNTED, SOURCE_ERROR)
+        for source in self._sources:
+            self.source.labels(source=source).set(0)
+
+    def record_config(self, config: AutonomyConfig, enabled: bool, state_changed: bool) -> None:
+        self.enabled.set(1 if enabled else 0)
+        for source in self._sources:
+            self.source.labels(source=source).set(1 if source == config.source else 0)
+        if state_changed:
+            self.state_changed.set(time.time())
+        if config.problem:
+            self.errors.inc()
+        else:
+            self.reloads.inc()
+
+
+class CountResponses:
+    """ASGI middleware counting responses by status code (cheaper than BaseHTTPMiddleware)."""
+
+    def __init__(self, app: ASGIApp, metrics: ControlPlaneMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        self._counters: dict[int, Counter] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self._count(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
+
+    def _count(self, status: int) -> None:
+        counter = self._counters.get(status)
+        if counter is None:
+            counter = self._counters[status] = self.metrics.requests.labels(code=str(status))
+        counter.inc()
