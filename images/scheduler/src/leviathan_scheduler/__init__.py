@@ -1,0 +1,1 @@
+"""Leviathan scheduler: one config-gated tick per run."""

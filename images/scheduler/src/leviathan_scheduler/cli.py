@@ -1,0 +1,87 @@
+"""`leviathan-scheduler`: one tick per run, as the CronJob starts it.
+
+The config is read first. Off means two log lines and exit 0, without even
+importing the Kubernetes client; missing or invalid means fail closed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from leviathan_config import ConfigState, config_path_from_env, read_autonomy_config
+
+from leviathan_scheduler.exit_codes import EXIT_CONFIG_ERROR, EXIT_CONFIG_NOT_MOUNTED, EXIT_OK
+from leviathan_scheduler.output import say
+
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+
+    # The runbook's promise: the config is read at the start of every tick, before anything else.
+    config = read_autonomy_config(config_path_from_env())
+    if config.state is ConfigState.NOT_MOUNTED:
+        say(f"✗ Config not mounted: {config.problem}; failing closed without submitting jobs")
+        return EXIT_CONFIG_NOT_MOUNTED
+    if config.state is ConfigState.ERROR:
+        say(f"✗ Error reading config: {config.problem}; failing closed without submitting jobs")
+        return EXIT_CONFIG_ERROR
+    if not config.autonomy_enabled:
+        say("⚠ Autonomy disabled in configuration (autonomy_enabled: false)")
+        say("✓ Scheduler exiting cleanly without submitting jobs")
+        if config.reason:
+            say(f"Reason: {config.reason}")
+        return EXIT_OK
+
+    from leviathan_scheduler.jobs import tick_slot
+    from leviathan_scheduler.tick import TickOptions, run_enabled_tick
+
+    options = TickOptions(
+        namespace=args.namespace or os.environ.get("LEVIATHAN_NAMESPACE") or _pod_namespace(),
+        slot=tick_slot(os.environ.get("LEVIATHAN_SCHEDULER_JOB_NAME")),
+        dry_run=args.dry_run,
+        retry_budget_seconds=args.retry_budget,
+        service_account=os.environ.get("LEVIATHAN_SERVICE_ACCOUNT"),
+    )
+    return run_enabled_tick(config, options)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="leviathan-scheduler",
+        description="Run one scheduler tick. Config: $LEVIATHAN_AUTONOMY_CONFIG "
+        "(default /etc/leviathan/autonomy/dev.yaml).",
+    )
+    parser.add_argument(
+        "--namespace",
+        help="namespace of the worker Jobs (default: $LEVIATHAN_NAMESPACE, the pod's namespace, "
+        "or the kubeconfig context's)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the Jobs this tick would create as YAML on stdout; no API call",
+    )
+    parser.add_argument(
+        "--retry-budget",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to keep retrying an unreachable or failing API (default 30)",
+    )
+    return parser
+
+
+def _pod_namespace() -> str | None:
+    try:
+        with open(SERVICE_ACCOUNT_NAMESPACE, encoding="utf-8") as namespace_file:
+            return namespace_file.read().strip() or None
+    except OSError:
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

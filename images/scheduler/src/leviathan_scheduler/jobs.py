@@ -1,0 +1,129 @@
+"""Worker Jobs as plain manifests: names, labels, guardrails, and what counts as active.
+
+Nothing here talks to the API, so --dry-run prints exactly what a real tick
+would submit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from leviathan_scheduler.settings import Task, WorkerSettings
+
+TASK_LABEL = "leviathan.io/task"
+SLOT_ANNOTATION = "leviathan.io/scheduled-time"
+CONFIG_ANNOTATION = "leviathan.io/config-sha256"
+MAX_NAME = 63  # Job names become a pod label value, so 63 characters at most.
+
+# CronJob-made Job names end in the scheduled time, in minutes since the epoch.
+_CRONJOB_SUFFIX = re.compile(r"-(\d{7,10})$")
+
+
+def tick_slot(scheduler_job_name: str | None, now: float | None = None) -> int:
+    """The tick's scheduled minute: from its CronJob Job name, else the current minute.
+
+    Naming worker Jobs after it makes a retried or overlapping tick for the
+    same slot ask for the same names, which the API refuses to create twice.
+    """
+    current_minute = int((time.time() if now is None else now) // 60)
+    match = _CRONJOB_SUFFIX.search(scheduler_job_name or "")
+    if match:
+        minute = int(match.group(1))
+        # Only a plausible schedule time; a manual job named e.g. "run-0001234" is not one.
+        if current_minute - 60 * 24 * 7 <= minute <= current_minute + 60:
+            return minute
+    return current_minute
+
+
+def job_name(prefix: str, task: str, slot: int) -> str:
+    name = f"{prefix}-{task}-{slot}"
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    head = f"{prefix}-{task}"[: MAX_NAME - len(digest) - len(str(slot)) - 2].rstrip("-")
+    return f"{head}-{digest}-{slot}"
+
+
+def job_labels(worker: WorkerSettings, task: Task) -> dict[str, str]:
+    return {**worker.labels, **worker.selector, TASK_LABEL: task.name}
+
+
+def build_job(
+    task: Task, worker: WorkerSettings, namespace: str, slot: int, config_sha256: str
+) -> dict[str, Any]:
+    labels = job_labels(worker, task)
+    container: dict[str, Any] = {"name": "worker", "image": task.image}
+    if task.command:
+        container["command"] = list(task.command)
+    if task.args:
+        container["args"] = list(task.args)
+    if task.env:
+        container["env"] = [{"name": name, "value": value} for name, value in task.env]
+    container["resources"] = dict(task.resources if task.resources is not None else worker.resources)
+    container["securityContext"] = {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    # A writable /tmp, so ordinary images work on a read-only root filesystem.
+    container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": worker.run_as_user,
+            "runAsGroup": worker.run_as_group,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+    }
+    if worker.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": name} for name in worker.image_pull_secrets]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(worker.job_name_prefix, task.name, slot),
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": {
+                SLOT_ANNOTATION: datetime.fromtimestamp(slot * 60, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                CONFIG_ANNOTATION: config_sha256,
+            },
+        },
+        "spec": {
+            "backoffLimit": worker.backoff_limit,
+            "activeDeadlineSeconds": task.active_deadline_seconds or worker.active_deadline_seconds,
+            "ttlSecondsAfterFinished": worker.ttl_seconds_after_finished,
+            "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
+        },
+    }
+
+
+def is_ours(job: Mapping[str, Any], selector: Mapping[str, str]) -> bool:
+    """The label check the API should have done; done again in case it did not."""
+    labels = (job.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def is_active(job: Mapping[str, Any]) -> bool:
+    """Unfinished: no Complete or Failed condition yet. A Job being deleted still counts."""
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return not any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions
+    )
+
+
+def task_of(job: Mapping[str, Any]) -> str | None:
+    return ((job.get("metadata") or {}).get("labels") or {}).get(TASK_LABEL)

@@ -1,0 +1,165 @@
+"""The scheduler's only two API calls, list and create Jobs, with bounded retries.
+
+Imported only once autonomy is known to be on: the disabled path never loads
+the Kubernetes client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from leviathan_scheduler.exit_codes import EXIT_API_FORBIDDEN, EXIT_API_REJECTED, EXIT_API_UNAVAILABLE
+from leviathan_scheduler.output import say
+
+JOBS = "batch/jobs"
+
+
+class ApiFailure(Exception):
+    def __init__(self, exit_code: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.message = message
+
+
+class AlreadyExists(Exception):
+    pass
+
+
+def load_client(namespace: str | None) -> tuple[client.ApiClient, str]:
+    """API client from KUBECONFIG, or in-cluster config inside a pod; and the namespace."""
+    configuration = client.Configuration()
+    try:
+        if os.environ.get("KUBECONFIG") or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_kube_config(client_configuration=configuration)
+            if namespace is None:
+                _, context = config.list_kube_config_contexts()
+                namespace = (context or {}).get("context", {}).get("namespace")
+        else:
+            config.load_incluster_config(client_configuration=configuration)
+    except Exception as exc:  # the loaders raise several types; all mean "no credentials"
+        raise ApiFailure(EXIT_API_UNAVAILABLE, f"✗ Cannot load Kubernetes credentials: {exc}") from None
+    if not namespace:
+        raise ApiFailure(
+            EXIT_API_UNAVAILABLE,
+            "✗ Cannot tell which namespace to use: pass --namespace or set LEVIATHAN_NAMESPACE",
+        )
+    # This module retries with backoff and a time budget; urllib3 must not retry on its own.
+    configuration.retries = False
+    return client.ApiClient(configuration), namespace
+
+
+class JobsApi:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        namespace: str,
+        retry_budget_seconds: float,
+        service_account: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._batch = client.BatchV1Api(api_client)
+        self.namespace = namespace
+        self._budget = retry_budget_seconds
+        self._service_account = service_account
+        self._sleep = sleep
+        self.requests = 0
+
+    def list_jobs(self, label_selector: str) -> list[dict[str, Any]]:
+        response = self._call(
+            "list",
+            lambda timeout: self._batch.list_namespaced_job(
+                self.namespace,
+                label_selector=label_selector,
+                _preload_content=False,
+                _request_timeout=timeout,
+            ),
+        )
+        try:
+            items = json.loads(response.data).get("items")
+        except (ValueError, AttributeError):
+            items = None
+        if not isinstance(items, list):
+            raise ApiFailure(EXIT_API_REJECTED, f"✗ Kubernetes API answered list {JOBS} with something that is not a Job list")
+        return items
+
+    def create_job(self, manifest: dict[str, Any]) -> bool:
+        """True when created, False when a Job of that name already exists."""
+        try:
+            self._call(
+                "create",
+                lambda timeout: self._batch.create_namespaced_job(
+                    self.namespace, manifest, _preload_content=False, _request_timeout=timeout
+                ),
+            )
+        except AlreadyExists:
+            return False
+        return True
+
+    def _call(self, verb: str, request: Callable[[tuple[float, float]], Any]) -> Any:
+        deadline = time.monotonic() + self._budget
+        delay = 0.5
+        attempts = 0
+        while True:
+            attempts += 1
+            remaining = max(deadline - time.monotonic(), 1.0)
+            try:
+                self.requests += 1
+                return request((min(5.0, remaining), min(15.0, remaining)))
+            except ApiException as exc:
+                problem = self._classify(verb, exc)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                problem = _describe_connection_error(exc)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ApiFailure(
+                    EXIT_API_UNAVAILABLE,
+                    f"✗ Kubernetes API unavailable for {verb} {JOBS} in namespace {self.namespace}: "
+                    f"{problem} (gave up after {attempts} attempts in {self._budget:g}s)",
+                )
+            pause = min(delay, remaining)
+            say(f"… {verb} {JOBS} failed ({problem}); retrying in {pause:.1f}s")
+            self._sleep(pause)
+            delay = min(delay * 2, 8.0)
+
+    def _classify(self, verb: str, exc: ApiException) -> str:
+        """A retryable problem's description; raises for everything else."""
+        status = exc.status or 0
+        reason = exc.reason or ""
+        if status in (401, 403):
+            account = self._service_account or "<scheduler service account>"
+            raise ApiFailure(
+                EXIT_API_FORBIDDEN,
+                f"✗ Kubernetes API refused {verb} {JOBS} in namespace {self.namespace} ({status} {reason}): "
+                f"the scheduler's Role must allow {verb} on jobs.batch; check with "
+                f"kubectl auth can-i {verb} jobs.batch -n {self.namespace} "
+                f"--as=system:serviceaccount:{self.namespace}:{account}",
+            )
+        if status == 409 and verb == "create":
+            raise AlreadyExists()
+        if status == 429 or status >= 500:
+            return f"{status} {reason}".strip()
+        raise ApiFailure(
+            EXIT_API_REJECTED,
+            f"✗ Kubernetes API rejected {verb} {JOBS} in namespace {self.namespace} "
+            f"({status} {reason}): {_status_message(exc)}",
+        )
+
+
+def _status_message(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body).get("message"))[:300]
+    except (TypeError, ValueError, AttributeError):
+        return "no details"
+
+
+def _describe_connection_error(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    return f"{type(reason).__name__}: {reason}"[:300]
