@@ -164,18 +164,14 @@ class _StrictLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, (str, int, float, bool)) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
     def construct_yaml_bool(self, node: yaml.ScalarNode) -> bool:
         value = self.construct_scalar(node)
         if value.lower() not in ("true", "false"):
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{value!r} is not a YAML 1.2 boolean", node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"{value!r} is not a YAML 1.2 boolean", node.start_mark)
         return value.lower() == "true"
 
 
@@ -184,7 +180,5 @@ _StrictLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_StrictLoader.add_implicit_resolver(
-    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+_StrictLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 _StrictLoader.add_constructor(_BOOL_TAG, _StrictLoader.construct_yaml_bool)

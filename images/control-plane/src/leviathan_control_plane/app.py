@@ -16,7 +16,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from leviathan_config import config_path_from_env
-
 from leviathan_control_plane.autonomy import AutonomyView
 from leviathan_control_plane.followed_file import FollowedFile
 from leviathan_control_plane.metrics import ControlPlaneMetrics, CountResponses

@@ -11,10 +11,9 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from leviathan_config import AutonomyConfig, ConfigState, read_autonomy_config
-
 from leviathan_control_plane.followed_file import FollowedFile
 from leviathan_control_plane.metrics import ControlPlaneMetrics
 
@@ -40,7 +39,7 @@ def _bool(value: bool) -> str:
 def _utc(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
 class AutonomyView:

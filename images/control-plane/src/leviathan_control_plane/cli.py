@@ -29,9 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
-    check = commands.add_parser(
-        "check", help="query the status API and exit 0 only if autonomy_enabled is as expected"
-    )
+    check = commands.add_parser("check", help="query the status API and exit 0 only if autonomy_enabled is as expected")
     check.add_argument("--url", required=True, help="e.g. http://leviathan-control-plane:8000/v1/autonomy/status")
     check.add_argument("--expect-enabled", required=True, choices=["true", "false"])
     check.add_argument(
@@ -105,7 +103,8 @@ def _check(url: str, expected: bool, timeout: float) -> int:
 
 
 def _check_once(url: str, token: bytes, expected: bool) -> tuple[bool, str]:
-    request = urllib.request.Request(url, headers={"Authorization": "Bearer " + token.decode("latin-1")})
+    headers = {"Authorization": "Bearer " + token.decode("latin-1")}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - operator-given URL
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - operator-given URL
             body = json.loads(response.read())

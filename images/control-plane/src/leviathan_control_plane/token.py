@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
-TOKEN_FILE_ENV = "LEVIATHAN_CONTROL_PLANE_TOKEN_FILE"
-TOKEN_ENV = "LEVIATHAN_CONTROL_PLANE_TOKEN"
+TOKEN_FILE_ENV = "LEVIATHAN_CONTROL_PLANE_TOKEN_FILE"  # noqa: S105 - a variable name
+TOKEN_ENV = "LEVIATHAN_CONTROL_PLANE_TOKEN"  # noqa: S105 - a variable name
 MAX_TOKEN_BYTES = 4096
 
 

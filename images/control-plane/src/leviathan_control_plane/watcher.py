@@ -13,6 +13,7 @@ removed and came back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -103,11 +104,7 @@ class DirectoryWatcher:
             return False
         if self._observer is None or not self._observer.is_alive():
             return not any(os.path.isdir(d) for d in self.directories)
-        return all(
-            d in self._watches and d not in self._removed
-            for d in self.directories
-            if os.path.isdir(d)
-        )
+        return all(d in self._watches and d not in self._removed for d in self.directories if os.path.isdir(d))
 
     def reload_all(self) -> None:
         for followed in self._files:
@@ -157,10 +154,8 @@ class DirectoryWatcher:
         self._removed.discard(directory)
         if current is not None:
             self._watches.pop(directory)
-            try:
+            with contextlib.suppress(KeyError, OSError):
                 observer.unschedule(current[0])
-            except (KeyError, OSError):
-                pass
         if inode is None:
             return
         try:

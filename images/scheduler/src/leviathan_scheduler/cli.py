@@ -11,7 +11,6 @@ import os
 import sys
 
 from leviathan_config import ConfigState, config_path_from_env, read_autonomy_config
-
 from leviathan_scheduler.exit_codes import EXIT_CONFIG_ERROR, EXIT_CONFIG_NOT_MOUNTED, EXIT_OK
 from leviathan_scheduler.output import say
 

@@ -10,7 +10,7 @@ import hashlib
 import re
 import time
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from leviathan_scheduler.settings import Task, WorkerSettings
@@ -53,9 +53,7 @@ def job_labels(worker: WorkerSettings, task: Task) -> dict[str, str]:
     return {**worker.labels, **worker.selector, TASK_LABEL: task.name}
 
 
-def build_job(
-    task: Task, worker: WorkerSettings, namespace: str, slot: int, config_sha256: str
-) -> dict[str, Any]:
+def build_job(task: Task, worker: WorkerSettings, namespace: str, slot: int, config_sha256: str) -> dict[str, Any]:
     labels = job_labels(worker, task)
     container: dict[str, Any] = {"name": "worker", "image": task.image}
     if task.command:
@@ -74,7 +72,7 @@ def build_job(
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     # A writable /tmp, so ordinary images work on a read-only root filesystem.
-    container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]
+    container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - an emptyDir
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
@@ -98,7 +96,7 @@ def build_job(
             "namespace": namespace,
             "labels": labels,
             "annotations": {
-                SLOT_ANNOTATION: datetime.fromtimestamp(slot * 60, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                SLOT_ANNOTATION: datetime.fromtimestamp(slot * 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 CONFIG_ANNOTATION: config_sha256,
             },
         },
@@ -120,9 +118,7 @@ def is_ours(job: Mapping[str, Any], selector: Mapping[str, str]) -> bool:
 def is_active(job: Mapping[str, Any]) -> bool:
     """Unfinished: no Complete or Failed condition yet. A Job being deleted still counts."""
     conditions = (job.get("status") or {}).get("conditions") or []
-    return not any(
-        c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions
-    )
+    return not any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions)
 
 
 def task_of(job: Mapping[str, Any]) -> str | None:

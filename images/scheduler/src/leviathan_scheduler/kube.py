@@ -87,7 +87,9 @@ class JobsApi:
         except (ValueError, AttributeError):
             items = None
         if not isinstance(items, list):
-            raise ApiFailure(EXIT_API_REJECTED, f"✗ Kubernetes API answered list {JOBS} with something that is not a Job list")
+            raise ApiFailure(
+                EXIT_API_REJECTED, f"✗ Kubernetes API answered list {JOBS} with something that is not a Job list"
+            )
         return items
 
     def create_job(self, manifest: dict[str, Any]) -> bool:

@@ -6,8 +6,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 import yaml
-from leviathan_config import AutonomyConfig, ConfigState, read_autonomy_config
 
+from leviathan_config import AutonomyConfig, ConfigState, read_autonomy_config
 from leviathan_scheduler.exit_codes import (
     EXIT_CONFIG_ERROR,
     EXIT_CONFIG_NOT_MOUNTED,
@@ -110,7 +110,9 @@ def _dry_run(config: AutonomyConfig, settings: SchedulerSettings, options: TickO
     return EXIT_OK
 
 
-def _summary(plan: Plan, outcome: Outcome, active_total: int, settings: SchedulerSettings, stopped: bool = False) -> None:
+def _summary(
+    plan: Plan, outcome: Outcome, active_total: int, settings: SchedulerSettings, stopped: bool = False
+) -> None:
     verdict = "✗ Tick stopped" if stopped else "✓ Tick done"
     say(
         f"{verdict}: submitted {outcome.submitted}, already existed {outcome.existed}{_skipped(plan)}; "
