@@ -1,0 +1,131 @@
+"""The autonomy ConfigMap: name, key, body, and how both pods mount it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import jmespath
+import pytest
+import yaml
+
+from leviathan_config import read_autonomy_config
+from leviathan_scheduler.settings import parse_settings
+from support.helm import HelmError, find, pod_spec, render_chart
+from support.paths import VALUES_DIR, values_files
+
+CONFIGMAP = "templates/configmap.yaml"
+
+
+class KubectlStyleDumper(yaml.SafeDumper):
+    """Prints multi-line strings as literal blocks, like `kubectl -o yaml` (when the text allows it)."""
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in data else None
+        return self.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+KubectlStyleDumper.add_representer(str, KubectlStyleDumper.represent_str)
+WORKLOADS = ["templates/control-plane-deployment.yaml", "templates/scheduler-cronjob.yaml"]
+
+
+class TestConfigMap:
+    def test_runbook_name_and_key(self):
+        (configmap,) = render_chart(values_files=[VALUES_DIR / "dev.yaml"], show_only=[CONFIGMAP])
+        assert configmap["metadata"]["name"] == "leviathan-autonomy-config"
+        assert configmap["metadata"]["namespace"] == "leviathan"
+        assert list(configmap["data"]) == ["dev.yaml"]
+
+    @pytest.mark.parametrize("enabled", [True, False])
+    def test_switch_is_the_first_line_exactly_as_the_runbook_shows(self, enabled):
+        (configmap,) = render_chart({"autonomy": {"enabled": enabled}}, show_only=[CONFIGMAP])
+        body = configmap["data"]["dev.yaml"]
+        assert body.splitlines()[0] == f"autonomy_enabled: {str(enabled).lower()}"
+
+    @pytest.mark.parametrize("enabled", [True, False])
+    def test_kubectl_grep_finds_exactly_one_line(self, enabled):
+        """`kubectl get configmap ... -o yaml | grep autonomy_enabled` must print one line."""
+        (configmap,) = render_chart({"autonomy": {"enabled": enabled}}, show_only=[CONFIGMAP])
+        dumped = yaml.dump(configmap, Dumper=KubectlStyleDumper, default_flow_style=False)
+        assert [line.strip() for line in dumped.splitlines() if "autonomy_enabled" in line] == [
+            f"autonomy_enabled: {str(enabled).lower()}"
+        ]
+
+    def test_body_has_no_trailing_spaces_so_kubectl_prints_it_as_a_block(self):
+        (configmap,) = render_chart(show_only=[CONFIGMAP])
+        body = configmap["data"]["dev.yaml"]
+        assert all(line == line.rstrip() for line in body.splitlines())
+        assert "\t" not in body
+
+    @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+    def test_key_follows_environment(self, environment):
+        docs = render_chart({"environment": environment}, show_only=[CONFIGMAP, *WORKLOADS])
+        assert list(find(docs, "ConfigMap")["data"]) == [f"{environment}.yaml"]
+        for kind in ("Deployment", "CronJob"):
+            env = pod_spec(find(docs, kind))["containers"][0]["env"]
+            assert {"name": "LEVIATHAN_AUTONOMY_CONFIG", "value": f"/etc/leviathan/autonomy/{environment}.yaml"} in env
+
+    @pytest.mark.parametrize("values_file", values_files(), ids=lambda p: p.name)
+    def test_shared_reader_and_scheduler_accept_the_rendered_config(self, values_file, tmp_path):
+        (configmap,) = render_chart(values_files=[values_file], show_only=[CONFIGMAP])
+        (key, body), *_ = configmap["data"].items()
+        path = tmp_path / key
+        path.write_text(body)
+        config = read_autonomy_config(path)
+        assert config.problem == ""
+        rendered_values = yaml.safe_load(values_file.read_text())
+        assert config.autonomy_enabled is rendered_values["autonomy"]["enabled"]
+        settings = parse_settings(config.document)
+        assert [t.name for t in settings.tasks] == [t["name"] for t in rendered_values["scheduler"]["tasks"]]
+        assert settings.worker is not None
+        assert settings.worker.selector == {"app": "leviathan-worker", "app.kubernetes.io/instance": "leviathan"}
+
+    @pytest.mark.parametrize(
+        "reason", ["", "INC-123: runaway retries", 'it\'s "quoted" # not a comment', "ünïcode ✓ reason"]
+    )
+    def test_reason_round_trips_into_config_and_annotation(self, reason, tmp_path):
+        (configmap,) = render_chart({"autonomy": {"enabled": False, "reason": reason}}, show_only=[CONFIGMAP])
+        path = tmp_path / "dev.yaml"
+        path.write_text(configmap["data"]["dev.yaml"])
+        assert read_autonomy_config(path).reason == reason
+        annotations = configmap["metadata"]["annotations"]
+        assert annotations["leviathan.io/autonomy-reason"] == reason
+        assert annotations["leviathan.io/autonomy-state"] == "disabled"
+        datetime.strptime(annotations["leviathan.io/autonomy-changed-at"], "%Y-%m-%dT%H:%M:%SZ")
+
+    def test_tasks_and_guardrails_are_delivered(self, tmp_path):
+        task = {"name": "crawl", "image": "example/crawl:1.0", "args": ["--fast"], "activeDeadlineSeconds": 60}
+        values = {"scheduler": {"tasks": [task], "maxConcurrentWorkers": 7, "maxJobsPerTick": 2}}
+        (configmap,) = render_chart(values, show_only=[CONFIGMAP])
+        document = yaml.safe_load(configmap["data"]["dev.yaml"])
+        assert document["scheduler"] == {"maxConcurrentWorkers": 7, "maxJobsPerTick": 2, "tasks": [task]}
+
+    def test_duplicate_task_names_are_refused(self):
+        task = {"name": "crawl", "image": "example/crawl:1.0"}
+        with pytest.raises(HelmError, match='task name "crawl" is used twice'):
+            render_chart({"scheduler": {"tasks": [task, task]}}, show_only=[CONFIGMAP])
+
+
+class TestMount:
+    @pytest.mark.parametrize("template", WORKLOADS)
+    def test_whole_directory_is_mounted_read_only(self, template):
+        (doc,) = render_chart(show_only=[template])
+        spec = pod_spec(doc)
+        mount = jmespath.search("containers[0].volumeMounts[?name=='autonomy-config'] | [0]", spec)
+        assert mount == {"name": "autonomy-config", "mountPath": "/etc/leviathan/autonomy", "readOnly": True}
+        volume = jmespath.search("volumes[?name=='autonomy-config'] | [0]", spec)
+        assert volume["configMap"]["name"] == "leviathan-autonomy-config"
+        assert "items" not in volume["configMap"]
+
+    @pytest.mark.parametrize("values_file", values_files(), ids=lambda p: p.name)
+    def test_no_subpath_anywhere(self, values_file):
+        # A subPath mount never receives ConfigMap or Secret updates.
+        docs = render_chart(values_files=[values_file])
+        mounts = [
+            mount
+            for doc in docs
+            if doc["kind"] in ("Deployment", "CronJob", "Pod")
+            for container in pod_spec(doc)["containers"]
+            for mount in container.get("volumeMounts", [])
+        ]
+        assert len(mounts) == 4
+        assert [m for m in mounts if "subPath" in m or "subPathExpr" in m] == []

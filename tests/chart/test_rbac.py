@@ -1,0 +1,59 @@
+"""ServiceAccounts, the scheduler's Role and its binding. The Role is also checked
+against a recorded scheduler run in tests/scheduler/test_rbac_matches_scheduler.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from support.helm import find, pod_spec, render_chart
+from support.paths import values_files
+
+
+class TestSchedulerRole:
+    def test_only_list_and_create_jobs(self):
+        docs = render_chart()
+        role = find(docs, "Role")
+        assert role["metadata"]["name"] == "leviathan-scheduler"
+        assert role["rules"] == [{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "create"]}]
+        assert [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")] == []
+
+    @pytest.mark.parametrize("values_file", values_files(), ids=lambda p: p.name)
+    def test_no_wildcards_and_no_secrets(self, values_file):
+        for rule in find(render_chart(values_files=[values_file]), "Role")["rules"]:
+            for field in ("apiGroups", "resources", "verbs"):
+                assert "*" not in rule[field]
+            assert "secrets" not in rule["resources"]
+
+    def test_binding_ties_the_role_to_the_scheduler_account(self):
+        docs = render_chart()
+        binding = find(docs, "RoleBinding")
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": "leviathan-scheduler",
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "leviathan-scheduler", "namespace": "leviathan"}
+        ]
+        assert pod_spec(find(docs, "CronJob"))["serviceAccountName"] == "leviathan-scheduler"
+
+    def test_not_created_when_the_user_brings_an_account(self):
+        docs = render_chart({"scheduler": {"serviceAccount": {"create": False, "name": "ops-scheduler"}}})
+        kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+        assert ("ServiceAccount", "leviathan-scheduler") not in kinds
+        assert not [d for d in docs if d["kind"] in ("Role", "RoleBinding")]
+        assert pod_spec(find(docs, "CronJob"))["serviceAccountName"] == "ops-scheduler"
+
+
+class TestTokens:
+    @pytest.mark.parametrize(
+        ("kind", "automount"),
+        [("Deployment", False), ("Pod", False), ("CronJob", True)],
+    )
+    def test_only_the_scheduler_pod_mounts_an_api_token(self, kind, automount):
+        assert pod_spec(find(render_chart(), kind))["automountServiceAccountToken"] is automount
+
+    @pytest.mark.parametrize("name", ["leviathan-control-plane", "leviathan-scheduler"])
+    def test_accounts_do_not_automount(self, name):
+        account = find(render_chart(), "ServiceAccount", name)
+        assert account["automountServiceAccountToken"] is False
