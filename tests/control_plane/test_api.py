@@ -1,0 +1,224 @@
+"""The HTTP contract, through Starlette's TestClient."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from kubelet_volume import publish, remove
+from leviathan_control_plane.app import Settings, create_app
+from support.control_plane import TOKEN
+
+from .conftest import bearer
+
+CONFIG_NOT_MOUNTED = "default (config not mounted)"
+CONFIG_ERROR = "default (error reading config)"
+
+
+class TestStatus:
+    @pytest.mark.parametrize(
+        ("body", "enabled"),
+        [
+            ("autonomy_enabled: true\n", True),
+            ("autonomy_enabled: false\n", False),
+            ("autonomy_enabled: False\n", False),
+            ("autonomy_enabled: TRUE\n", True),
+            ("# edited by hand\nautonomy_enabled: false  # INC-1\nreason: maintenance\n", False),
+        ],
+    )
+    def test_reads_the_mounted_file(self, client, mount, config_path, body, enabled):
+        publish(mount, {"dev.yaml": body})
+        response = client.get("/v1/autonomy/status", headers=bearer())
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert response.json() == {"autonomy_enabled": enabled, "source": f"configmap:{config_path}"}
+
+    def test_exactly_the_two_runbook_fields(self, client):
+        assert list(client.get("/v1/autonomy/status", headers=bearer()).json()) == ["autonomy_enabled", "source"]
+
+    def test_missing_mount_reports_the_default(self, client, mount):
+        remove(mount)
+        assert client.get("/v1/autonomy/status", headers=bearer()).json() == {
+            "autonomy_enabled": True,
+            "source": CONFIG_NOT_MOUNTED,
+        }
+
+    @pytest.mark.parametrize(
+        ("content", "problem"),
+        [
+            (b"autonomy_enabled: [", "invalid YAML"),
+            (b"- autonomy_enabled: false\n", "top level must be a mapping"),
+            (b"reason: x\n", "missing key autonomy_enabled"),
+            (b'autonomy_enabled: "false"\n', "must be true or false"),
+            (b"autonomy_enabled: 0\n", "must be true or false"),
+            (b"autonomy_enabled: null\n", "must be true or false"),
+            (b"autonomy_enabled: no\n", "must be true or false"),
+            (b"autonomy_enabled: off\n", "must be true or false"),
+            (b"autonomy_enabled: yes\n", "must be true or false"),
+            (b"autonomy_enabled: true\nautonomy_enabled: false\n", "duplicate key"),
+            (b"autonomy_enabled: false\n" + b"#" * 70_000, "larger than 64 KiB"),
+            (b"autonomy_enabled: \xff\xfe\n", "not valid UTF-8"),
+            (b"", "empty"),
+        ],
+    )
+    def test_unusable_config_reports_the_default_and_warns_once(self, client, mount, caplog, content, problem):
+        caplog.set_level(logging.INFO)
+        publish(mount, {"dev.yaml": content})
+        for _ in range(3):
+            answer = client.get("/v1/autonomy/status", headers=bearer()).json()
+            assert answer == {"autonomy_enabled": True, "source": CONFIG_ERROR}
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1, warnings
+        assert problem in warnings[0]
+
+    def test_config_path_that_is_a_directory(self, mount, token_file):
+        app = create_app(Settings(config_path=str(mount), token_file=str(token_file)))
+        with TestClient(app) as client:
+            assert client.get("/v1/autonomy/status", headers=bearer()).json()["source"] == CONFIG_ERROR
+
+    @pytest.mark.parametrize("default", [True, False])
+    def test_default_is_configurable(self, mount, token_file, monkeypatch, default):
+        monkeypatch.setenv("LEVIATHAN_AUTONOMY_CONFIG", str(mount / "missing.yaml"))
+        monkeypatch.setenv("LEVIATHAN_CONTROL_PLANE_TOKEN_FILE", str(token_file))
+        monkeypatch.setenv("LEVIATHAN_AUTONOMY_DEFAULT", str(default).lower())
+        with TestClient(create_app(Settings.from_env())) as client:
+            answer = client.get("/v1/autonomy/status", headers=bearer()).json()
+        assert answer == {"autonomy_enabled": default, "source": CONFIG_NOT_MOUNTED}
+
+
+class TestAuth:
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {},
+            {"Authorization": ""},
+            {"Authorization": "Bearer"},
+            {"Authorization": "Bearer "},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": f"Bearer {TOKEN[:-1]}"},
+            {"Authorization": f"Bearer {TOKEN}x"},
+            {"Authorization": f"Basic {TOKEN}"},
+            {"Authorization": TOKEN},
+            {"Authorization": f"Token {TOKEN}"},
+        ],
+        ids=["none", "empty", "scheme-only", "scheme-space", "wrong", "prefix", "suffix", "basic", "bare", "token"],
+    )
+    @pytest.mark.parametrize("path", ["/v1/autonomy/status", "/v1/autonomy"])
+    def test_refused_with_401(self, client, headers, path):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.json() == {"error": "unauthorized", "detail": "a valid bearer token is required"}
+        assert TOKEN not in response.text
+
+    @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+    def test_scheme_is_case_insensitive(self, client, scheme):
+        assert client.get("/v1/autonomy/status", headers={"Authorization": f"{scheme} {TOKEN}"}).status_code == 200
+
+    def test_rotated_token_applies_without_restart(self, client, token_mount):
+        publish(token_mount, {"control-plane-token": "rotated-token-abcdefghijklmnopqrstuvwxyz"})
+        assert client.get("/v1/autonomy/status", headers=bearer()).status_code == 401
+        assert (
+            client.get("/v1/autonomy/status", headers=bearer("rotated-token-abcdefghijklmnopqrstuvwxyz")).status_code
+            == 200
+        )
+
+    @pytest.mark.parametrize("content", ["", "  \n", "\n"])
+    def test_blank_token_file_locks_everyone_out(self, client, token_mount, content, caplog):
+        publish(token_mount, {"control-plane-token": content})
+        for token in (TOKEN, "", " "):
+            assert client.get("/v1/autonomy/status", headers=bearer(token)).status_code == 401
+        assert any("blank" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+
+    def test_missing_token_file_locks_everyone_out(self, client, token_mount):
+        remove(token_mount)
+        assert client.get("/v1/autonomy/status", headers=bearer()).status_code == 401
+
+    def test_static_token_from_env(self, config_path):
+        app = create_app(Settings(config_path=str(config_path), static_token=b"local-token"))
+        with TestClient(app) as client:
+            assert client.get("/v1/autonomy/status", headers=bearer("local-token")).status_code == 200
+            assert client.get("/v1/autonomy/status", headers=bearer(TOKEN)).status_code == 401
+
+    def test_token_and_header_never_logged(self, client, token_mount, mount, caplog):
+        caplog.set_level(logging.DEBUG)
+        client.get("/v1/autonomy/status", headers=bearer())
+        client.get("/v1/autonomy/status", headers=bearer("wrong-guess-12345"))
+        publish(token_mount, {"control-plane-token": "rotated-token-abcdefghijklmnopqrstuvwxyz"})
+        publish(mount, {"dev.yaml": "autonomy_enabled: false\n"})
+        client.get("/v1/autonomy/status", headers=bearer("rotated-token-abcdefghijklmnopqrstuvwxyz"))
+        text = "\n".join(r.getMessage() for r in caplog.records)
+        assert "autonomy_enabled changed: true -> false" in text
+        for secret in (TOKEN, "wrong-guess-12345", "rotated-token", "Bearer"):
+            assert secret not in text
+
+
+class TestOtherRoutes:
+    def test_health_is_open_and_tiny(self, client):
+        assert client.get("/healthz").json() == {"status": "ok"}
+        assert client.get("/readyz").json() == {"status": "ready"}
+
+    def test_readiness_fails_when_the_watcher_is_dead(self, client):
+        client.app.state.watcher.stop()
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json() == {"status": "config watcher is not running"}
+
+    def test_unknown_path_is_404_json(self, client):
+        response = client.get("/v1/autonomy/nope", headers=bearer())
+        assert response.status_code == 404
+        assert response.json() == {"error": "not found"}
+
+    @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+    def test_wrong_method_is_405_json(self, client, method):
+        response = client.request(method, "/v1/autonomy/status", headers=bearer())
+        assert response.status_code == 405
+        assert response.json() == {"error": "method not allowed"}
+        assert "GET" in response.headers["allow"]
+
+    def test_detail_says_why_and_when(self, client, mount, config_path):
+        publish(mount, {"dev.yaml": 'autonomy_enabled: false\nreason: "INC-123: runaway retries"\n'})
+        detail = client.get("/v1/autonomy", headers=bearer()).json()
+        assert detail["autonomy_enabled"] is False
+        assert detail["source"] == f"configmap:{config_path}"
+        assert detail["reason"] == "INC-123: runaway retries"
+        assert detail["config_changed_at"].endswith("Z")
+        assert detail["state_changed_at"].endswith("Z")
+        assert len(detail["config_sha256"]) == 64
+        assert detail["problem"] is None
+
+    def test_detail_names_the_problem(self, client, mount):
+        publish(mount, {"dev.yaml": "autonomy_enabled: maybe\n"})
+        detail = client.get("/v1/autonomy", headers=bearer()).json()
+        assert detail["source"] == CONFIG_ERROR
+        assert "must be true or false" in detail["problem"]
+
+    def test_metrics(self, client, mount, config_path):
+        client.get("/v1/autonomy/status", headers=bearer())
+        client.get("/v1/autonomy/status")
+        publish(mount, {"dev.yaml": "autonomy_enabled: false\n"})
+        client.get("/v1/autonomy/status", headers=bearer())
+        publish(mount, {"dev.yaml": "autonomy_enabled: [\n"})
+        client.get("/v1/autonomy/status", headers=bearer())
+        text = client.get("/metrics").text
+        samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+        assert samples["leviathan_autonomy_enabled"] == "1.0"  # the default, while the file is broken
+        assert samples[f'leviathan_autonomy_config_source{{source="configmap:{config_path}"}}'] == "0.0"
+        assert samples['leviathan_autonomy_config_source{source="default (error reading config)"}'] == "1.0"
+        assert samples['leviathan_autonomy_config_source{source="default (config not mounted)"}'] == "0.0"
+        assert float(samples["leviathan_autonomy_config_reloads_total"]) >= 2
+        assert float(samples["leviathan_autonomy_config_errors_total"]) == 1
+        assert float(samples['leviathan_http_requests_total{code="200"}']) >= 3
+        assert float(samples['leviathan_http_requests_total{code="401"}']) == 1
+        assert float(samples["leviathan_autonomy_state_changed_timestamp_seconds"]) > 1.7e9
+
+
+def test_settings_refuse_a_bad_default(monkeypatch, tmp_path: Path):
+    from leviathan_control_plane.app import SettingsError
+
+    monkeypatch.setenv("LEVIATHAN_AUTONOMY_DEFAULT", "maybe")
+    with pytest.raises(SettingsError, match="LEVIATHAN_AUTONOMY_DEFAULT must be true or false"):
+        Settings.from_env()

@@ -1,0 +1,205 @@
+"""A real `leviathan-control-plane serve` on loopback, its files changed the way kubelet changes them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from kubelet_volume import DATA, publish, remove
+from support.control_plane import TOKEN, ControlPlaneServer
+from support.paths import CONTROL_PLANE
+
+ON = "autonomy_enabled: true\n"
+OFF = "autonomy_enabled: false\n"
+
+
+def configmap(path: Path, enabled: bool) -> dict:
+    return {"autonomy_enabled": enabled, "source": f"configmap:{path}"}
+
+
+NOT_MOUNTED = {"autonomy_enabled": True, "source": "default (config not mounted)"}
+ERROR = {"autonomy_enabled": True, "source": "default (error reading config)"}
+
+
+class TestKubeletUpdates:
+    def test_atomic_swap_is_followed(self, server, mount, config_path):
+        assert server.status() == configmap(config_path, True)
+        publish(mount, {"dev.yaml": OFF})
+        server.wait_for_status(configmap(config_path, False), timeout=1.0)
+        publish(mount, {"dev.yaml": ON})
+        server.wait_for_status(configmap(config_path, True), timeout=1.0)
+        logs = server.logs()
+        assert (
+            f"INFO leviathan_control_plane.autonomy: autonomy_enabled changed: true -> false "
+            f"(source: configmap:{config_path})" in logs
+        )
+        assert logs.count("autonomy_enabled changed:") == 2
+
+    def test_many_swaps_without_a_wrong_answer(self, server, mount, config_path):
+        for index in range(30):
+            enabled = index % 2 == 1
+            publish(mount, {"dev.yaml": ON if enabled else OFF})
+            server.wait_for_status(configmap(config_path, enabled), timeout=1.0)
+
+    def test_in_place_write(self, tmp_path):
+        directory = tmp_path / "plain"
+        directory.mkdir()
+        config = directory / "dev.yaml"
+        config.write_text(ON)
+        token = tmp_path / "token"
+        token.write_text(TOKEN)
+        server = ControlPlaneServer(config, token, tmp_path / "plain.log")
+        try:
+            config.write_text(OFF)
+            server.wait_for_status(configmap(config, False), timeout=1.0)
+            with open(config, "r+") as handle:  # same size, rewritten in place
+                handle.write(ON.replace("true", "TRUE"))
+            server.wait_for_status(configmap(config, True), timeout=1.0)
+            config.unlink()
+            server.wait_for_status(NOT_MOUNTED, timeout=1.0)
+            config.write_text(OFF)
+            server.wait_for_status(configmap(config, False), timeout=1.0)
+        finally:
+            server.stop()
+
+    def test_mount_disappears_and_comes_back(self, server, mount, config_path):
+        remove(mount)
+        server.wait_for_status(NOT_MOUNTED, timeout=1.0)
+        publish(mount, {"dev.yaml": OFF})
+        server.wait_for_status(configmap(config_path, False), timeout=1.0)
+        # The poller watches the new directory within a second.
+        deadline = time.monotonic() + 2.0
+        while f"watching {mount}" not in server.logs():
+            assert time.monotonic() < deadline, server.logs()
+            time.sleep(0.05)
+        assert server.get("/readyz").status == 200
+        publish(mount, {"dev.yaml": ON})
+        server.wait_for_status(configmap(config_path, True), timeout=1.0)
+
+    def test_key_removed_from_the_configmap(self, server, mount):
+        publish(mount, {"other.yaml": ON})
+        server.wait_for_status(NOT_MOUNTED, timeout=1.0)
+
+    def test_permission_denied_file(self, server, mount, config_path):
+        target = mount / DATA / "dev.yaml"
+        target.chmod(0o000)
+        try:
+            server.wait_for_status(ERROR, timeout=1.5)
+            assert "permission denied" in server.logs()
+        finally:
+            target.chmod(0o644)
+        server.wait_for_status(configmap(config_path, True), timeout=1.5)
+
+    def test_rotated_token(self, server, token_mount):
+        publish(token_mount, {"control-plane-token": "rotated-token-abcdefghijklmnopqrstuvwxyz\n"})
+        assert server.get("/v1/autonomy/status", TOKEN).status == 401
+        assert server.get("/v1/autonomy/status", "rotated-token-abcdefghijklmnopqrstuvwxyz").status == 200
+        assert "rotated-token" not in server.logs()
+
+    def test_unreadable_token_file_refuses_everyone(self, server, token_mount):
+        target = token_mount / DATA / "control-plane-token"
+        target.chmod(0o000)
+        try:
+            assert server.get("/v1/autonomy/status", TOKEN).status == 401
+            assert server.get("/v1/autonomy/status", "").status == 401
+        finally:
+            target.chmod(0o644)
+        assert server.get("/v1/autonomy/status", TOKEN).status == 200
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CONTROL_PLANE), *args], env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True, timeout=30
+    )
+
+
+class TestCheckCommand:
+    @pytest.mark.parametrize(("expect", "code"), [("true", 0), ("false", 1)])
+    def test_against_the_live_server(self, server, token_file, expect, code):
+        url = f"{server.url}/v1/autonomy/status"
+        result = run(
+            "check",
+            "--url",
+            url,
+            "--expect-enabled",
+            expect,
+            env={"LEVIATHAN_CONTROL_PLANE_TOKEN_FILE": str(token_file)},
+        )
+        assert result.returncode == code, result.stderr
+        if code == 0:
+            assert result.stdout.startswith("✓ autonomy_enabled is true (source: configmap:")
+        else:
+            assert "autonomy_enabled is true" in result.stderr
+            assert "expected false" in result.stderr
+
+    def test_waits_for_the_change_to_arrive(self, server, mount, token_file):
+        url = f"{server.url}/v1/autonomy/status"
+        env = {"LEVIATHAN_CONTROL_PLANE_TOKEN_FILE": str(token_file)}
+        command = [str(CONTROL_PLANE), "check", "--url", url, "--expect-enabled", "false", "--timeout", "20"]
+        with subprocess.Popen(
+            command, env={"PATH": os.environ["PATH"], **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as check:
+            publish(mount, {"dev.yaml": OFF})
+            out, err = check.communicate(timeout=30)
+        assert check.returncode == 0, err
+        assert out.startswith("✓ autonomy_enabled is false")
+
+    def test_wrong_token(self, server):
+        url = f"{server.url}/v1/autonomy/status"
+        result = run("check", "--url", url, "--expect-enabled", "true", env={"LEVIATHAN_CONTROL_PLANE_TOKEN": "wrong"})
+        assert result.returncode == 1
+        assert "answered HTTP 401: check the token" in result.stderr
+
+    def test_unreachable(self, token_file):
+        from support.control_plane import free_port
+
+        url = f"http://127.0.0.1:{free_port()}/v1/autonomy/status"
+        result = run(
+            "check",
+            "--url",
+            url,
+            "--expect-enabled",
+            "true",
+            env={"LEVIATHAN_CONTROL_PLANE_TOKEN_FILE": str(token_file)},
+        )
+        assert result.returncode == 1
+        assert "cannot reach" in result.stderr
+        assert "Traceback" not in result.stderr
+
+    def test_no_token(self):
+        result = run("check", "--url", "http://127.0.0.1:1/", "--expect-enabled", "true", env={})
+        assert result.returncode == 2
+        assert "no token" in result.stderr
+
+
+class TestServeRefuses:
+    @pytest.mark.parametrize(
+        ("env", "message"),
+        [
+            ({}, "no token: set LEVIATHAN_CONTROL_PLANE_TOKEN_FILE"),
+            ({"LEVIATHAN_CONTROL_PLANE_TOKEN": "   "}, "no token"),
+            (
+                {"LEVIATHAN_CONTROL_PLANE_TOKEN_FILE": "/nonexistent/token"},
+                "token file /nonexistent/token does not exist",
+            ),
+            ({"LEVIATHAN_CONTROL_PLANE_TOKEN": "x", "LEVIATHAN_AUTONOMY_DEFAULT": "yes"}, "must be true or false"),
+        ],
+    )
+    def test_without_a_usable_setup(self, env, message):
+        result = run("serve", "--host", "127.0.0.1", "--port", "1", env=env)
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith("leviathan-control-plane: refusing to start: ")
+        assert message in lines[0]
+
+    def test_blank_token_file(self, tmp_path):
+        token = tmp_path / "token"
+        token.write_text("\n")
+        result = run("serve", "--port", "1", env={"LEVIATHAN_CONTROL_PLANE_TOKEN_FILE": str(token)})
+        assert result.returncode == 2
+        assert "is blank" in result.stderr

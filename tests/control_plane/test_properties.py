@@ -1,0 +1,60 @@
+"""Properties over random Authorization headers and random config bytes."""
+
+from __future__ import annotations
+
+import string
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kubelet_volume import publish
+from leviathan_config import read_autonomy_config
+from support.control_plane import TOKEN
+
+SOURCES = ("default (config not mounted)", "default (error reading config)")
+FIXTURES_REUSED = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+
+# What an HTTP client can put in a header value: visible latin-1 characters and spaces.
+header_text = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_categories=("Cc",)), max_size=80
+)
+near_misses = st.sampled_from(
+    [f"Bearer {TOKEN}", f"bearer  {TOKEN} ", f"Bearer {TOKEN[:-1]}", f"Bearer {TOKEN.upper()}", f"Basic {TOKEN}"]
+)
+
+
+@FIXTURES_REUSED
+@given(header=st.one_of(header_text, near_misses, header_text.map(lambda s: "Bearer " + s)))
+def test_no_200_without_the_token_and_never_5xx(client, header):
+    response = client.get("/v1/autonomy/status", headers={"Authorization": header.encode("latin-1")})
+    assert response.status_code in (200, 401)
+    if response.status_code == 200:
+        scheme, _, credentials = header.partition(" ")
+        assert scheme.lower() == "bearer"
+        assert credentials.strip() == TOKEN
+
+
+yaml_words = st.sampled_from(
+    ["true", "false", "True", "FALSE", "yes", "no", "on", "off", "0", "1", "null", "~", '"false"', "[", "{", "- x", ""]
+)
+config_texts = st.one_of(
+    st.binary(max_size=300),
+    st.builds(lambda word, extra: f"autonomy_enabled: {word}\n{extra}".encode(), yaml_words, st.text(max_size=40)),
+    st.builds(lambda a, b: f"autonomy_enabled: {a}\nautonomy_enabled: {b}\n".encode(), yaml_words, yaml_words),
+    st.text(alphabet=string.printable, max_size=200).map(str.encode),
+)
+
+
+@FIXTURES_REUSED
+@given(content=config_texts)
+def test_any_config_bytes_give_a_runbook_source(client, mount, config_path, content):
+    publish(mount, {"dev.yaml": content})
+    response = client.get("/v1/autonomy/status", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["source"] in (f"configmap:{config_path}", *SOURCES)
+    # The API says exactly what the shared reader says, with the fail-safe default.
+    expected = read_autonomy_config(config_path)
+    assert answer == {"autonomy_enabled": expected.enabled_or(True), "source": expected.source}
+    if answer["source"].startswith("configmap:"):
+        assert isinstance(expected.document["autonomy_enabled"], bool)
