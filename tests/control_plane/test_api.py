@@ -12,7 +12,7 @@ from kubelet_volume import publish, remove
 from leviathan_control_plane.app import Settings, create_app
 from support.control_plane import TOKEN
 
-from .conftest import bearer
+from .conftest import bearer, eventually, status_becomes
 
 CONFIG_NOT_MOUNTED = "default (config not mounted)"
 CONFIG_ERROR = "default (error reading config)"
@@ -30,21 +30,18 @@ class TestStatus:
         ],
     )
     def test_reads_the_mounted_file(self, client, mount, config_path, body, enabled):
-        publish(mount, {"dev.yaml": body})
+        publish(mount, {"dev.yaml": body + "# changed\n"})
+        status_becomes(client, {"autonomy_enabled": enabled, "source": f"configmap:{config_path}"})
         response = client.get("/v1/autonomy/status", headers=bearer())
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/json"
-        assert response.json() == {"autonomy_enabled": enabled, "source": f"configmap:{config_path}"}
 
     def test_exactly_the_two_runbook_fields(self, client):
         assert list(client.get("/v1/autonomy/status", headers=bearer()).json()) == ["autonomy_enabled", "source"]
 
     def test_missing_mount_reports_the_default(self, client, mount):
         remove(mount)
-        assert client.get("/v1/autonomy/status", headers=bearer()).json() == {
-            "autonomy_enabled": True,
-            "source": CONFIG_NOT_MOUNTED,
-        }
+        status_becomes(client, {"autonomy_enabled": True, "source": CONFIG_NOT_MOUNTED})
 
     @pytest.mark.parametrize(
         ("content", "problem"),
@@ -67,6 +64,7 @@ class TestStatus:
     def test_unusable_config_reports_the_default_and_warns_once(self, client, mount, caplog, content, problem):
         caplog.set_level(logging.INFO)
         publish(mount, {"dev.yaml": content})
+        status_becomes(client, {"autonomy_enabled": True, "source": CONFIG_ERROR})
         for _ in range(3):
             answer = client.get("/v1/autonomy/status", headers=bearer()).json()
             assert answer == {"autonomy_enabled": True, "source": CONFIG_ERROR}
@@ -120,22 +118,21 @@ class TestAuth:
 
     def test_rotated_token_applies_without_restart(self, client, token_mount):
         publish(token_mount, {"control-plane-token": "rotated-token-abcdefghijklmnopqrstuvwxyz"})
-        assert client.get("/v1/autonomy/status", headers=bearer()).status_code == 401
-        assert (
-            client.get("/v1/autonomy/status", headers=bearer("rotated-token-abcdefghijklmnopqrstuvwxyz")).status_code
-            == 200
-        )
+        eventually(lambda: client.get("/v1/autonomy/status", headers=bearer()).status_code == 401)
+        rotated = bearer("rotated-token-abcdefghijklmnopqrstuvwxyz")
+        assert client.get("/v1/autonomy/status", headers=rotated).status_code == 200
 
     @pytest.mark.parametrize("content", ["", "  \n", "\n"])
     def test_blank_token_file_locks_everyone_out(self, client, token_mount, content, caplog):
         publish(token_mount, {"control-plane-token": content})
+        eventually(lambda: client.get("/v1/autonomy/status", headers=bearer()).status_code == 401)
         for token in (TOKEN, "", " "):
             assert client.get("/v1/autonomy/status", headers=bearer(token)).status_code == 401
         assert any("blank" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
 
     def test_missing_token_file_locks_everyone_out(self, client, token_mount):
         remove(token_mount)
-        assert client.get("/v1/autonomy/status", headers=bearer()).status_code == 401
+        eventually(lambda: client.get("/v1/autonomy/status", headers=bearer()).status_code == 401)
 
     def test_static_token_from_env(self, config_path):
         app = create_app(Settings(config_path=str(config_path), static_token=b"local-token"))
@@ -149,7 +146,11 @@ class TestAuth:
         client.get("/v1/autonomy/status", headers=bearer("wrong-guess-12345"))
         publish(token_mount, {"control-plane-token": "rotated-token-abcdefghijklmnopqrstuvwxyz"})
         publish(mount, {"dev.yaml": "autonomy_enabled: false\n"})
-        client.get("/v1/autonomy/status", headers=bearer("rotated-token-abcdefghijklmnopqrstuvwxyz"))
+        status_becomes(
+            client,
+            {"autonomy_enabled": False, "source": f"configmap:{mount / 'dev.yaml'}"},
+            token="rotated-token-abcdefghijklmnopqrstuvwxyz",
+        )
         text = "\n".join(r.getMessage() for r in caplog.records)
         assert "autonomy_enabled changed: true -> false" in text
         for secret in (TOKEN, "wrong-guess-12345", "rotated-token", "Bearer"):
@@ -181,6 +182,7 @@ class TestOtherRoutes:
 
     def test_detail_says_why_and_when(self, client, mount, config_path):
         publish(mount, {"dev.yaml": 'autonomy_enabled: false\nreason: "INC-123: runaway retries"\n'})
+        eventually(lambda: client.get("/v1/autonomy", headers=bearer()).json()["reason"] != "")
         detail = client.get("/v1/autonomy", headers=bearer()).json()
         assert detail["autonomy_enabled"] is False
         assert detail["source"] == f"configmap:{config_path}"
@@ -192,6 +194,7 @@ class TestOtherRoutes:
 
     def test_detail_names_the_problem(self, client, mount):
         publish(mount, {"dev.yaml": "autonomy_enabled: maybe\n"})
+        status_becomes(client, {"autonomy_enabled": True, "source": CONFIG_ERROR})
         detail = client.get("/v1/autonomy", headers=bearer()).json()
         assert detail["source"] == CONFIG_ERROR
         assert "must be true or false" in detail["problem"]
@@ -200,9 +203,9 @@ class TestOtherRoutes:
         client.get("/v1/autonomy/status", headers=bearer())
         client.get("/v1/autonomy/status")
         publish(mount, {"dev.yaml": "autonomy_enabled: false\n"})
-        client.get("/v1/autonomy/status", headers=bearer())
+        status_becomes(client, {"autonomy_enabled": False, "source": f"configmap:{config_path}"})
         publish(mount, {"dev.yaml": "autonomy_enabled: [\n"})
-        client.get("/v1/autonomy/status", headers=bearer())
+        status_becomes(client, {"autonomy_enabled": True, "source": CONFIG_ERROR})
         text = client.get("/metrics").text
         samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
         assert samples["leviathan_autonomy_enabled"] == "1.0"  # the default, while the file is broken

@@ -13,6 +13,8 @@ from kubelet_volume import DATA, publish, remove
 from support.control_plane import TOKEN, ControlPlaneServer
 from support.paths import CONTROL_PLANE
 
+from .conftest import eventually
+
 ON = "autonomy_enabled: true\n"
 OFF = "autonomy_enabled: false\n"
 
@@ -96,19 +98,20 @@ class TestKubeletUpdates:
 
     def test_rotated_token(self, server, token_mount):
         publish(token_mount, {"control-plane-token": "rotated-token-abcdefghijklmnopqrstuvwxyz\n"})
-        assert server.get("/v1/autonomy/status", TOKEN).status == 401
+        eventually(lambda: server.get("/v1/autonomy/status", TOKEN).status == 401)
         assert server.get("/v1/autonomy/status", "rotated-token-abcdefghijklmnopqrstuvwxyz").status == 200
         assert "rotated-token" not in server.logs()
 
     def test_unreadable_token_file_refuses_everyone(self, server, token_mount):
         target = token_mount / DATA / "control-plane-token"
-        target.chmod(0o000)
+        target.chmod(0o000)  # no directory event: the poll finds it
         try:
-            assert server.get("/v1/autonomy/status", TOKEN).status == 401
+            eventually(lambda: server.get("/v1/autonomy/status", TOKEN).status == 401)
             assert server.get("/v1/autonomy/status", "").status == 401
+            assert "permission denied" in server.logs().lower()
         finally:
             target.chmod(0o644)
-        assert server.get("/v1/autonomy/status", TOKEN).status == 200
+        eventually(lambda: server.get("/v1/autonomy/status", TOKEN).status == 200)
 
 
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import string
 
 from hypothesis import HealthCheck, given, settings
@@ -10,6 +11,8 @@ from hypothesis import strategies as st
 from kubelet_volume import publish
 from leviathan_config import read_autonomy_config
 from support.control_plane import TOKEN
+
+from .conftest import bearer, eventually
 
 SOURCES = ("default (config not mounted)", "default (error reading config)")
 FIXTURES_REUSED = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
@@ -49,7 +52,9 @@ config_texts = st.one_of(
 @given(content=config_texts)
 def test_any_config_bytes_give_a_runbook_source(client, mount, config_path, content):
     publish(mount, {"dev.yaml": content})
-    response = client.get("/v1/autonomy/status", headers={"Authorization": f"Bearer {TOKEN}"})
+    digest = hashlib.sha256(content).hexdigest() if content else None
+    eventually(lambda: client.get("/v1/autonomy", headers=bearer()).json()["config_sha256"] == digest)
+    response = client.get("/v1/autonomy/status", headers=bearer())
     assert response.status_code == 200
     answer = response.json()
     assert answer["source"] in (f"configmap:{config_path}", *SOURCES)

@@ -9,14 +9,16 @@ and why.
 from __future__ import annotations
 
 import enum
-import hashlib
 import os
 import re
+from collections import namedtuple
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 import yaml
+
+# Imports stay minimal (no dataclasses, typing or hashlib at import time): a
+# disabled scheduler tick is this module plus two log lines, and its cost is
+# measured against `python -c "import yaml"` (make bench).
 
 CONFIG_ENV = "LEVIATHAN_AUTONOMY_CONFIG"
 DEFAULT_CONFIG_PATH = "/etc/leviathan/autonomy/dev.yaml"
@@ -32,22 +34,23 @@ class ConfigState(enum.Enum):
     ERROR = "error"
 
 
-@dataclass(frozen=True)
-class AutonomyConfig:
-    """What one read of the config file found."""
+_Fields = namedtuple(
+    "_Fields", ["state", "path", "autonomy_enabled", "document", "problem", "raw"], defaults=(None, None, "", b"")
+)
 
-    state: ConfigState
-    path: str
-    # The switch as written in the file; None unless the file was loaded.
-    autonomy_enabled: bool | None = None
-    # The whole parsed file when loaded, for the scheduler's task settings.
-    document: Mapping[str, Any] = field(default_factory=dict, compare=False)
-    # Why the file could not be used; empty when loaded.
-    problem: str = ""
-    # sha256 of the bytes read; empty when nothing was read.
-    sha256: str = ""
-    # Modification time of the file read (seconds since the epoch), if any.
-    mtime: float | None = field(default=None, compare=False)
+
+class AutonomyConfig(_Fields):
+    """What one read of the config file found. Equal snapshots mean the file said the same.
+
+    state:            LOADED, NOT_MOUNTED or ERROR
+    path:             the file read
+    autonomy_enabled: the switch as written; None unless LOADED
+    document:         the whole parsed file when LOADED (the scheduler's settings live there)
+    problem:          why the file could not be used; empty when LOADED
+    raw:              the bytes read, if any
+    """
+
+    __slots__ = ()
 
     @property
     def source(self) -> str:
@@ -64,7 +67,14 @@ class AutonomyConfig:
 
     @property
     def reason(self) -> str:
-        return self.document.get("reason") or ""
+        return (self.document or {}).get("reason") or ""
+
+    @property
+    def sha256(self) -> str:
+        """Digest of the bytes read; empty when nothing was read."""
+        import hashlib
+
+        return hashlib.sha256(self.raw).hexdigest() if self.raw else ""
 
 
 def config_path_from_env(environ: Mapping[str, str] = os.environ) -> str:
@@ -75,16 +85,13 @@ def read_autonomy_config(path: str | os.PathLike[str]) -> AutonomyConfig:
     """Read and validate the config file at `path`."""
     path = os.fspath(path)
 
-    def error(problem: str, raw: bytes = b"", mtime: float | None = None) -> AutonomyConfig:
-        digest = hashlib.sha256(raw).hexdigest() if raw else ""
-        return AutonomyConfig(ConfigState.ERROR, path, problem=problem, sha256=digest, mtime=mtime)
+    def error(problem: str, raw: bytes = b"") -> AutonomyConfig:
+        return AutonomyConfig(ConfigState.ERROR, path, problem=problem, raw=raw)
 
     try:
-        with open(path, "rb") as config_file:
-            mtime = os.fstat(config_file.fileno()).st_mtime
-            raw = config_file.read(MAX_CONFIG_BYTES + 1)
+        raw = _read_bytes(path)
     except FileNotFoundError:
-        # Also a dangling ..data link or a missing mount directory.
+        # Also a missing mount directory, or a ..data link pointing nowhere.
         return AutonomyConfig(ConfigState.NOT_MOUNTED, path, problem=f"{path} does not exist")
     except IsADirectoryError:
         return error(f"{path} is a directory, not a file")
@@ -94,30 +101,37 @@ def read_autonomy_config(path: str | os.PathLike[str]) -> AutonomyConfig:
         return error(f"cannot read {path}: {exc.strerror or exc}")
 
     if len(raw) > MAX_CONFIG_BYTES:
-        return error(f"{path} is larger than {MAX_CONFIG_BYTES // 1024} KiB", raw, mtime)
+        return error(f"{path} is larger than {MAX_CONFIG_BYTES // 1024} KiB", raw)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return error(f"{path} is not valid UTF-8 (byte offset {exc.start})", raw, mtime)
+        return error(f"{path} is not valid UTF-8 (byte offset {exc.start})", raw)
     try:
         document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        return error(f"invalid YAML in {path}: {_describe_yaml_error(exc)}", raw, mtime)
+        return error(f"invalid YAML in {path}: {_describe_yaml_error(exc)}", raw)
 
     problem = _validate(document)
     if problem:
-        return error(problem, raw, mtime)
-    return AutonomyConfig(
-        ConfigState.LOADED,
-        path,
-        autonomy_enabled=document["autonomy_enabled"],
-        document=document,
-        sha256=hashlib.sha256(raw).hexdigest(),
-        mtime=mtime,
-    )
+        return error(problem, raw)
+    return AutonomyConfig(ConfigState.LOADED, path, document["autonomy_enabled"], document, "", raw)
 
 
-def _validate(document: Any) -> str:
+def _read_bytes(path: str, attempts: int = 3) -> bytes:
+    for attempt in range(attempts):
+        try:
+            with open(path, "rb") as config_file:
+                return config_file.read(MAX_CONFIG_BYTES + 1)
+        except FileNotFoundError:
+            # kubelet deletes the old ..<timestamp> dir right after renaming the new
+            # one over ..data, so a read that began on the old dir can miss. The
+            # user-visible link survives a swap: while it exists, read again.
+            if attempt == attempts - 1 or not os.path.islink(path):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _validate(document: object) -> str:
     if document is None:
         return "the file is empty"
     if not isinstance(document, dict):
@@ -133,7 +147,7 @@ def _validate(document: Any) -> str:
     return ""
 
 
-def _describe_value(value: Any) -> str:
+def _describe_value(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):
@@ -159,8 +173,8 @@ class _StrictLoader(yaml.SafeLoader):
     A key written twice is an error too, rather than "the last one wins".
     """
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
+        seen: set[object] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, (str, int, float, bool)) and key in seen:

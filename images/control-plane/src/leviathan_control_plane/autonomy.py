@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +27,8 @@ class Reported:
     enabled: bool
     # The exact /v1/autonomy/status body, built once per change.
     status_body: bytes = field(compare=False, repr=False)
+    # When the file read last changed (its mtime), for GET /v1/autonomy.
+    changed_at: float | None = field(compare=False, default=None)
 
     @property
     def source(self) -> str:
@@ -61,7 +64,7 @@ class AutonomyView:
             "source": reported.source,
             "reason": config.reason,
             "config_path": config.path,
-            "config_changed_at": _utc(config.mtime),
+            "config_changed_at": _utc(reported.changed_at),
             "config_sha256": config.sha256 or None,
             "state_changed_at": _utc(self.state_changed_at),
             "problem": config.problem or None,
@@ -71,7 +74,11 @@ class AutonomyView:
         config = read_autonomy_config(path)
         enabled = config.enabled_or(self._default_enabled)
         body = json.dumps({"autonomy_enabled": enabled, "source": config.source}).encode()
-        return Reported(config, enabled, body)
+        try:
+            changed_at = os.stat(path).st_mtime if config.raw else None
+        except OSError:
+            changed_at = None
+        return Reported(config, enabled, body, changed_at)
 
     def _on_change(self, previous: Reported | None, current: Reported) -> None:
         config = current.config

@@ -6,7 +6,7 @@ the old directory, so the events to watch for happen in the mount directory.
 The watch is non-recursive on that directory, and any event there triggers a
 full re-read and content comparison of every followed file.
 
-The poller re-reads everything once a second, whatever the events said, and
+The poller re-reads everything twice a second, whatever the events said, and
 re-arms the observer when its thread has died or the mount directory was
 removed and came back.
 """
@@ -27,7 +27,8 @@ from leviathan_control_plane.followed_file import FollowedFile
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL_SECONDS = 1.0
+# Bounds how stale an answer can get if an event is missed or the observer dies.
+POLL_INTERVAL_SECONDS = 0.5
 
 
 class _ReloadOnEvent(FileSystemEventHandler):
