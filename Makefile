@@ -14,6 +14,12 @@ NAMESPACE ?= leviathan
 ENV ?= dev
 PORT ?= 8000
 PYTEST_ARGS ?=
+REASON ?=
+# The reason, single-quoted for the shell whatever it contains.
+QUOTED_REASON = '$(subst ','"'"',$(REASON))'
+LOCAL_PORT ?= 18000
+IMAGE_REGISTRY ?= ghcr.io/leviathan
+VERSION := $(shell awk '/^appVersion:/ {gsub(/"/, "", $$2); print $$2}' chart/Chart.yaml)
 
 VENV := .venv
 TOOLS := .tools
@@ -24,10 +30,20 @@ PIP := PIP_DISABLE_PIP_VERSION_CHECK=1 $(VENV)/bin/pip
 
 # helm: v3.14+ from PATH, else the pinned v4.1.4 unpacked into .tools/bin.
 HELM = $(shell hack/ensure-helm.sh)
+KUBECTL ?= $(shell command -v kubectl 2>/dev/null || echo $(CURDIR)/$(TOOLS)/bin/kubectl)
+export KUBECTL
+CONTAINER_ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
+
+# Object names as the chart makes them (see chart/templates/_helpers.tpl).
+PREFIX := $(if $(findstring leviathan,$(RELEASE)),$(RELEASE),$(RELEASE)-leviathan)
+CRONJOB := $(PREFIX)-$(ENV)-scheduler
+SECRET := $(PREFIX)-secrets
+SERVICE := $(PREFIX)-control-plane
+WORKER_APP := $(PREFIX)-worker
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 ## ---- Setup -----------------------------------------------------------------
 
@@ -52,12 +68,12 @@ tools: $(VENV_STAMP) $(CHECKOV_STAMP) ## Fetch helm and checkov into .tools/
 ## ---- Everyday ----------------------------------------------------------------
 
 .PHONY: run
-run: $(VENV_STAMP) ## Run the control plane on 127.0.0.1:$(PORT) and dry-run scheduler ticks, on values/$(ENV).yaml
+run: $(VENV_STAMP) ## Run the control plane on 127.0.0.1:PORT (8000) and dry-run scheduler ticks, on values/ENV.yaml (dev)
 	HELM="$(HELM)" $(VENV)/bin/python hack/local_run.py serve --env $(ENV) --port $(PORT)
 
 .PHONY: local-disable
 local-disable: $(VENV_STAMP) ## Flip the local mount (make run) to autonomy_enabled: false, the way kubelet does
-	HELM="$(HELM)" $(VENV)/bin/python hack/local_run.py set --env $(ENV) --enabled false --reason "$(REASON)"
+	HELM="$(HELM)" $(VENV)/bin/python hack/local_run.py set --env $(ENV) --enabled false --reason $(QUOTED_REASON)
 
 .PHONY: local-enable
 local-enable: $(VENV_STAMP) ## Flip the local mount (make run) back to autonomy_enabled: true
@@ -76,7 +92,7 @@ lint: $(VENV_STAMP) ## helm lint --strict on every values file, ruff, hadolint
 	$(VENV)/bin/hadolint images/control-plane/Dockerfile images/scheduler/Dockerfile
 
 .PHONY: template
-template: ## Render the chart for values/$(ENV).yaml
+template: ## Render the chart for values/ENV.yaml (dev)
 	@$(HELM) template $(RELEASE) chart --namespace $(NAMESPACE) -f values/$(ENV).yaml
 
 .PHONY: docs
@@ -85,7 +101,75 @@ docs: $(VENV_STAMP) ## Regenerate the parameters table in chart/README.md from v
 
 .PHONY: bench
 bench: $(VENV_STAMP) ## Benchmarks: status throughput, reload latency, memory, scheduler tick cost
+	@command -v wrk >/dev/null || { echo "make bench needs wrk; installing it with apt-get" >&2; \
+	  apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	HELM="$(HELM)" $(VENV)/bin/python tests/bench/run.py
+
+## ---- Operating a cluster (each prints its commands; each needs a reachable cluster) ----
+
+.PHONY: cluster
+cluster:
+	@hack/require-cluster.sh
+
+.PHONY: deploy
+deploy: cluster ## Install or upgrade the chart with values/ENV.yaml (dev)
+	$(HELM) upgrade --install $(RELEASE) chart --namespace $(NAMESPACE) --create-namespace -f values/$(ENV).yaml
+
+.PHONY: status
+status: cluster ## Query /v1/autonomy/status through kubectl port-forward, with the token from the Secret
+	@echo '+ CONTROL_PLANE_TOKEN=$$(kubectl get secret $(SECRET) -n $(NAMESPACE) -o jsonpath='"'"'{.data.LEVIATHAN_CONTROL_PLANE_TOKEN}'"'"' | base64 -d)'
+	@echo '+ kubectl port-forward -n $(NAMESPACE) svc/$(SERVICE) $(LOCAL_PORT):8000 &'
+	@echo '+ curl -H "Authorization: Bearer $$CONTROL_PLANE_TOKEN" http://127.0.0.1:$(LOCAL_PORT)/v1/autonomy/status'
+	@token=$$($(KUBECTL) get secret $(SECRET) -n $(NAMESPACE) -o jsonpath='{.data.LEVIATHAN_CONTROL_PLANE_TOKEN}' | base64 -d); \
+	test -n "$$token" || { echo "Secret $(SECRET) in $(NAMESPACE) has no token: is the release installed (make deploy)?" >&2; exit 1; }; \
+	$(KUBECTL) port-forward -n $(NAMESPACE) svc/$(SERVICE) $(LOCAL_PORT):8000 >/dev/null & forward=$$!; \
+	trap 'kill $$forward 2>/dev/null' EXIT; \
+	for attempt in $$(seq 50); do \
+	  curl -fsS -H "Authorization: Bearer $$token" http://127.0.0.1:$(LOCAL_PORT)/v1/autonomy/status && echo && exit 0; \
+	  sleep 0.2; \
+	done; \
+	echo "The control plane did not answer through port-forward (kubectl get pods -n $(NAMESPACE) -l app=$(SERVICE))" >&2; exit 1
+
+.PHONY: require-reason
+require-reason:
+	@test -n $(QUOTED_REASON) || { echo 'Say why: make disable REASON="INC-123: runaway retries"' >&2; exit 1; }
+
+.PHONY: disable
+disable: require-reason cluster ## Switch autonomy off via helm, keeping every other value: make disable REASON="INC-123: why"
+	$(HELM) upgrade $(RELEASE) chart --namespace $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=false --set-literal autonomy.reason=$(QUOTED_REASON)
+
+.PHONY: enable
+enable: cluster ## Switch autonomy back on via helm (REASON optional)
+	$(HELM) upgrade $(RELEASE) chart --namespace $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=true --set-literal autonomy.reason=$(QUOTED_REASON)
+
+.PHONY: emergency-stop
+emergency-stop: cluster ## Suspend the scheduler CronJob: no new ticks start
+	$(KUBECTL) patch cronjob $(CRONJOB) -n $(NAMESPACE) -p '{"spec":{"suspend":true}}'
+	$(KUBECTL) get cronjob $(CRONJOB) -n $(NAMESPACE)
+
+.PHONY: resume
+resume: cluster ## Un-suspend the scheduler CronJob
+	$(KUBECTL) patch cronjob $(CRONJOB) -n $(NAMESPACE) -p '{"spec":{"suspend":false}}'
+	$(KUBECTL) get cronjob $(CRONJOB) -n $(NAMESPACE)
+
+.PHONY: logs
+logs: cluster ## The scheduler's recent log lines
+	$(KUBECTL) logs -n $(NAMESPACE) -l app=$(CRONJOB) --tail=50
+
+.PHONY: workers
+workers: cluster ## Worker Jobs, oldest first
+	$(KUBECTL) get jobs -n $(NAMESPACE) -l app=$(WORKER_APP) --sort-by=.metadata.creationTimestamp
+
+.PHONY: images
+images: ## Build both images with docker or podman
+	@test -n "$(CONTAINER_ENGINE)" || { echo "make images needs docker or podman; neither is installed" >&2; exit 1; }
+	@$(CONTAINER_ENGINE) info >/dev/null 2>&1 || { echo "$(CONTAINER_ENGINE) is installed but cannot reach its engine (is the daemon running?)" >&2; exit 1; }
+	$(CONTAINER_ENGINE) build -f images/control-plane/Dockerfile -t $(IMAGE_REGISTRY)/control-plane:$(VERSION) images
+	$(CONTAINER_ENGINE) build -f images/scheduler/Dockerfile -t $(IMAGE_REGISTRY)/scheduler:$(VERSION) images
+
+.PHONY: e2e
+e2e: $(VENV_STAMP) cluster ## The real-cluster end-to-end test (tests/e2e) against the current kube context
+	LEVIATHAN_E2E=1 HELM="$(HELM)" CONTAINER_ENGINE="$(CONTAINER_ENGINE)" $(VENV)/bin/pytest tests/e2e -v $(PYTEST_ARGS)
 
 .PHONY: clean
 clean: ## Remove .venv, .tools, .run and caches
