@@ -56,6 +56,17 @@ def load_client(namespace: str | None) -> tuple[client.ApiClient, str]:
     return client.ApiClient(configuration), namespace
 
 
+def kubeconfig_namespace() -> str | None:
+    """The namespace load_client() would take from the kubeconfig context; no API call, None if unknown."""
+    if not os.environ.get("KUBECONFIG") and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return None  # in-cluster: the pod's namespace, which the caller already tried
+    try:
+        _, context = config.list_kube_config_contexts()
+    except Exception:  # no or unreadable kubeconfig: nothing to go by
+        return None
+    return (context or {}).get("context", {}).get("namespace") or None
+
+
 class JobsApi:
     def __init__(
         self,

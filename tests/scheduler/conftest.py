@@ -1,0 +1,210 @@
+"""The real `leviathan-scheduler` against a kmock API emulator, reading a config rendered from the chart.
+
+Every tick runs as a subprocess with a clean environment: the config file is
+published kubelet-style into tmp_path, KUBECONFIG points at the emulator, and
+LEVIATHAN_SCHEDULER_JOB_NAME names the tick the way the CronJob controller
+does (`<cronjob>-<scheduled minute>`), so worker Job names are predictable.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubelet_volume import publish
+from support.emulator import NAMESPACE, KubeEmulator
+from support.helm import render_chart
+from support.paths import SCHEDULER
+
+CONFIG_FILE = "dev.yaml"
+WORKER_APP = "leviathan-worker"
+RELEASE = "leviathan"
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+# Two tasks, one with its own deadline, as in values/dev.yaml.
+TASKS = [
+    {
+        "name": "inventory",
+        "image": "busybox:1.37.0",
+        "command": ["sh", "-c", "echo reconciling inventory"],
+        "activeDeadlineSeconds": 600,
+    },
+    {
+        "name": "index",
+        "image": "busybox:1.37.0",
+        "args": ["echo", "refreshing index"],
+        "env": [{"name": "INDEX_SCOPE", "value": "dev"}],
+    },
+]
+TASK_NAMES = [task["name"] for task in TASKS]
+
+BASE_VALUES: dict[str, Any] = {
+    "environment": "dev",
+    "autonomy": {"enabled": True, "reason": ""},
+    "scheduler": {"maxConcurrentWorkers": 5, "maxJobsPerTick": 3, "tasks": TASKS},
+}
+
+DISABLED_LINES = [
+    "⚠ Autonomy disabled in configuration (autonomy_enabled: false)",
+    "✓ Scheduler exiting cleanly without submitting jobs",
+]
+
+
+def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge helm values: mappings merge, everything else replaces."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+@cache
+def _rendered_config(values_json: str) -> str:
+    [configmap] = render_chart(json.loads(values_json), show_only=["templates/configmap.yaml"])
+    return configmap["data"][CONFIG_FILE]
+
+
+def chart_config(overrides: Mapping[str, Any] | None = None) -> str:
+    """The body of dev.yaml exactly as the chart's ConfigMap carries it, for BASE_VALUES + overrides."""
+    values = merge(BASE_VALUES, overrides or {})
+    return _rendered_config(json.dumps(values, sort_keys=True))
+
+
+def job_name(task: str, slot: int) -> str:
+    return f"{WORKER_APP}-{task}-{slot}"
+
+
+def worker_labels(task: str, instance: str = RELEASE, app: str = WORKER_APP) -> dict[str, str]:
+    """The selector labels of a worker Job of this release, plus its task."""
+    return {"app": app, "app.kubernetes.io/instance": instance, "leviathan.io/task": task}
+
+
+def lines(text: str) -> list[str]:
+    return text.splitlines()
+
+
+def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Traceback" not in result.stdout, result.stdout
+
+
+@pytest.fixture
+def emulator():
+    with KubeEmulator() as running:
+        yield running
+
+
+@pytest.fixture
+def mount(tmp_path: Path) -> Path:
+    """Where kubelet would mount the ConfigMap; nothing is published until a test does."""
+    return tmp_path / "autonomy"
+
+
+@pytest.fixture
+def config_path(mount: Path) -> Path:
+    return mount / CONFIG_FILE
+
+
+@pytest.fixture
+def publish_config(mount: Path) -> Callable[..., str | bytes]:
+    """publish_config(overrides) publishes the chart-rendered config; publish_config(raw=...) any bytes/text."""
+
+    def publish_it(overrides: Mapping[str, Any] | None = None, *, raw: str | bytes | None = None) -> str | bytes:
+        body = chart_config(overrides) if raw is None else raw
+        publish(mount, {CONFIG_FILE: body})
+        return body
+
+    return publish_it
+
+
+@pytest.fixture
+def enabled_config(publish_config) -> str:
+    """The chart's config with autonomy on and the two TASKS."""
+    return publish_config()
+
+
+def current_slot() -> int:
+    """A recent scheduled minute divisible by 12, so the task rotation starts with the first task."""
+    minute = int(time.time() // 60)
+    return minute - minute % 12
+
+
+def run_tick(
+    *args: str,
+    config_path: Path,
+    kubeconfig: Path,
+    home: Path,
+    slot: int,
+    env: Mapping[str, str | None] | None = None,
+    command: list[str] | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """One scheduler tick as a subprocess with a clean environment.
+
+    `env` entries override the defaults; a None value removes the variable.
+    """
+    environment: dict[str, str | None] = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LEVIATHAN_AUTONOMY_CONFIG": str(config_path),
+        "KUBECONFIG": str(kubeconfig),
+        "LEVIATHAN_SCHEDULER_JOB_NAME": f"leviathan-dev-scheduler-{slot}",
+    }
+    if SERVICE_ACCOUNT_NAMESPACE.exists():  # tests running inside a pod: keep the kubeconfig's namespace
+        environment["LEVIATHAN_NAMESPACE"] = NAMESPACE
+    environment.update(env or {})
+    clean = {key: value for key, value in environment.items() if value is not None}
+    assert "KUBERNETES_SERVICE_HOST" not in clean
+    return subprocess.run(
+        [*(command or [str(SCHEDULER)]), *args],
+        env=clean,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def slot() -> int:
+    return current_slot()
+
+
+@pytest.fixture
+def kubeconfig(emulator: KubeEmulator, tmp_path: Path) -> Path:
+    return emulator.kubeconfig(tmp_path / "kubeconfig")
+
+
+@pytest.fixture
+def run_scheduler(
+    tmp_path: Path, config_path: Path, kubeconfig: Path, slot: int
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """run_scheduler(*args, env=..., kubeconfig=..., slot=..., command=...): one tick against this test's emulator."""
+    default_kubeconfig, default_slot = kubeconfig, slot
+
+    def run(
+        *args: str, kubeconfig: Path | None = None, slot: int | None = None, **options: Any
+    ) -> subprocess.CompletedProcess[str]:
+        return run_tick(
+            *args,
+            config_path=config_path,
+            kubeconfig=kubeconfig or default_kubeconfig,
+            home=tmp_path,
+            slot=default_slot if slot is None else slot,
+            **options,
+        )
+
+    return run

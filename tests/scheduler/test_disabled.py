@@ -1,0 +1,127 @@
+"""Autonomy off: the runbook's two log lines, exit 0, and no contact with the API at all."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from support.emulator import write_kubeconfig
+from support.paths import PYTHON
+
+from .conftest import DISABLED_LINES, assert_no_traceback, lines
+
+RUN_MAIN = "from leviathan_scheduler.cli import main; raise SystemExit(main())"
+
+
+@pytest.mark.parametrize("args", [(), ("--dry-run",), ("--namespace", "elsewhere", "--retry-budget", "1")])
+def test_disabled_prints_exactly_the_runbook_lines(publish_config, run_scheduler, emulator, args):
+    publish_config({"autonomy": {"enabled": False}})
+    result = run_scheduler(*args)
+    assert result.returncode == 0
+    assert lines(result.stderr) == DISABLED_LINES
+    assert result.stdout == ""
+    assert emulator.requests() == []
+    assert emulator.jobs() == []
+
+
+@pytest.mark.parametrize("reason", ["INC-1234: runaway workers", "maintenance window"])
+def test_disabled_with_a_reason_adds_it_as_a_third_line(publish_config, run_scheduler, emulator, reason):
+    publish_config({"autonomy": {"enabled": False, "reason": reason}})
+    result = run_scheduler()
+    assert result.returncode == 0
+    assert lines(result.stderr) == [*DISABLED_LINES, f"Reason: {reason}"]
+    assert result.stdout == ""
+    assert emulator.requests() == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "autonomy_enabled: false\n",
+        "autonomy_enabled: False  # INC-7, edited by hand\n",
+        # Off wins even when the rest of the file would not make a valid tick.
+        "autonomy_enabled: false\nscheduler:\n  tasks: [{name: x}]\n",
+    ],
+)
+def test_a_hand_edited_off_switch_is_honoured(publish_config, run_scheduler, emulator, body):
+    publish_config(raw=body)
+    result = run_scheduler()
+    assert (result.returncode, lines(result.stderr), result.stdout) == (0, DISABLED_LINES, "")
+    assert emulator.requests() == []
+
+
+@pytest.fixture
+def listener():
+    """A plain TCP socket that only records whether anybody connected."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    yield sock
+    sock.close()
+
+
+def connections(sock: socket.socket) -> int:
+    sock.setblocking(False)
+    count = 0
+    while True:
+        try:
+            peer, _ = sock.accept()
+        except BlockingIOError:
+            return count
+        peer.close()
+        count += 1
+
+
+def test_disabled_never_connects_to_the_api_server(publish_config, run_scheduler, listener, tmp_path: Path):
+    host, port = listener.getsockname()
+    kubeconfig = write_kubeconfig(tmp_path / "listener-kubeconfig", f"http://{host}:{port}")
+    publish_config({"autonomy": {"enabled": False}})
+    result = run_scheduler(kubeconfig=kubeconfig)
+    assert (result.returncode, lines(result.stderr)) == (0, DISABLED_LINES)
+    assert connections(listener) == 0
+
+
+def test_the_listener_does_see_an_enabled_tick(publish_config, run_scheduler, listener, tmp_path: Path):
+    """The control for the test above: the same setup with autonomy on does connect."""
+    host, port = listener.getsockname()
+    kubeconfig = write_kubeconfig(tmp_path / "listener-kubeconfig", f"http://{host}:{port}")
+    publish_config()
+    # The listener never answers, so the tick times out after its (short) retry budget.
+    result = run_scheduler("--retry-budget", "1", kubeconfig=kubeconfig)
+    assert result.returncode == 5
+    assert_no_traceback(result)
+    assert connections(listener) >= 1
+
+
+def imported_modules(stderr: str) -> set[str]:
+    """Module names from `python -X importtime` lines: 'import time: self | cumulative | name'."""
+    names = set()
+    for line in lines(stderr):
+        if line.startswith("import time:") and line.count("|") == 2:
+            names.add(line.split("|")[2].strip())
+    names.discard("imported package")  # the header line
+    return names
+
+
+def heavy(modules: set[str]) -> set[str]:
+    return {name for name in modules if name.split(".")[0] in ("kubernetes", "urllib3")}
+
+
+def test_disabled_never_imports_the_kubernetes_client(publish_config, run_scheduler):
+    publish_config({"autonomy": {"enabled": False}})
+    result = run_scheduler(command=[str(PYTHON), "-X", "importtime", "-c", RUN_MAIN])
+    assert result.returncode == 0
+    modules = imported_modules(result.stderr)
+    assert "leviathan_scheduler.cli" in modules
+    assert heavy(modules) == set()
+    assert [line for line in lines(result.stderr) if not line.startswith("import time:")] == DISABLED_LINES
+
+
+def test_an_enabled_tick_does_import_it(publish_config, run_scheduler):
+    """The control for the test above: the import check notices the client when it is loaded."""
+    publish_config()
+    result = run_scheduler(command=[str(PYTHON), "-X", "importtime", "-c", RUN_MAIN])
+    assert result.returncode == 0
+    assert {"kubernetes", "urllib3"} <= {name.split(".")[0] for name in heavy(imported_modules(result.stderr))}
