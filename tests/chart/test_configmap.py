@@ -114,6 +114,7 @@ class TestMount:
         assert mount == {"name": "autonomy-config", "mountPath": "/etc/leviathan/autonomy", "readOnly": True}
         volume = jmespath.search("volumes[?name=='autonomy-config'] | [0]", spec)
         assert volume["configMap"]["name"] == "leviathan-autonomy-config"
+        assert volume["configMap"]["optional"] is True
         assert "items" not in volume["configMap"]
 
     @pytest.mark.parametrize("values_file", values_files(), ids=lambda p: p.name)
