@@ -20,10 +20,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import yaml
+
 from kubelet_volume import publish
 
 REPO = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ class Recorder:
         self.changed = threading.Event()
         self.followed = FollowedFile(str(path), self._load, self._on_change)
 
-    def _load(self, path: str) -> str:
+    def _load(self, path: str, current: str | None) -> str:
         self.reads += 1
         try:
             return Path(path).read_text()

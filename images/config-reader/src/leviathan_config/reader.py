@@ -81,8 +81,13 @@ def config_path_from_env(environ: Mapping[str, str] = os.environ) -> str:
     return environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH
 
 
-def read_autonomy_config(path: str | os.PathLike[str]) -> AutonomyConfig:
-    """Read and validate the config file at `path`."""
+def read_autonomy_config(path: str | os.PathLike[str], previous: AutonomyConfig | None = None) -> AutonomyConfig:
+    """Read and validate the config file at `path`.
+
+    With `previous`, the bytes are compared first and `previous` is returned
+    when they are the same, skipping the parse: the scheduler re-checks the
+    switch before every create, and the control plane re-reads on every event.
+    """
     path = os.fspath(path)
 
     def error(problem: str, raw: bytes = b"") -> AutonomyConfig:
@@ -100,6 +105,8 @@ def read_autonomy_config(path: str | os.PathLike[str]) -> AutonomyConfig:
     except OSError as exc:
         return error(f"cannot read {path}: {exc.strerror or exc}")
 
+    if previous is not None and previous.path == path and previous.raw == raw and raw:
+        return previous
     if len(raw) > MAX_CONFIG_BYTES:
         return error(f"{path} is larger than {MAX_CONFIG_BYTES // 1024} KiB", raw)
     try:

@@ -68,7 +68,7 @@ def create_app(settings: Settings) -> Starlette:
     followed: list[FollowedFile[object]] = [autonomy.followed]
     current_token: Callable[[], bytes | None]
     if settings.token_file:
-        token_file = FollowedFile(settings.token_file, read_token_file, log_token_change)
+        token_file = FollowedFile(settings.token_file, lambda path, _: read_token_file(path), log_token_change)
         followed.append(token_file)
 
         def current_token() -> bytes | None:

@@ -70,8 +70,8 @@ class AutonomyView:
             "problem": config.problem or None,
         }
 
-    def _load(self, path: str) -> Reported:
-        config = read_autonomy_config(path)
+    def _load(self, path: str, current: Reported | None) -> Reported:
+        config = read_autonomy_config(path, previous=current.config if current else None)
         enabled = config.enabled_or(self._default_enabled)
         body = json.dumps({"autonomy_enabled": enabled, "source": config.source}).encode()
         try:

@@ -19,7 +19,7 @@ class FollowedFile(Generic[T]):
     def __init__(
         self,
         path: str,
-        load: Callable[[str], T],
+        load: Callable[[str, T | None], T],
         on_change: Callable[[T | None, T], None],
     ) -> None:
         self.path = path
@@ -39,7 +39,8 @@ class FollowedFile(Generic[T]):
 
     def reload(self) -> None:
         with self._lock:
-            value = self._load(self.path)
+            # The loader gets the current value, so it can skip work when nothing changed.
+            value = self._load(self.path, self._value)
             if value != self._value:
                 previous, self._value = self._value, value
                 self._on_change(previous, value)
