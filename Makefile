@@ -13,7 +13,9 @@ RELEASE ?= leviathan
 NAMESPACE ?= leviathan
 ENV ?= dev
 PORT ?= 8000
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n auto
+# e2e steps share one release and run in order: never in parallel.
+E2E_ARGS ?=
 REASON ?=
 # The reason, single-quoted for the shell whatever it contains.
 QUOTED_REASON = '$(subst ','"'"',$(REASON))'
@@ -169,7 +171,7 @@ images: ## Build both images with docker or podman
 
 .PHONY: e2e
 e2e: $(VENV_STAMP) cluster ## The real-cluster end-to-end test (tests/e2e) against the current kube context
-	LEVIATHAN_E2E=1 HELM="$(HELM)" CONTAINER_ENGINE="$(CONTAINER_ENGINE)" $(VENV)/bin/pytest tests/e2e -v $(PYTEST_ARGS)
+	LEVIATHAN_E2E=1 HELM="$(HELM)" CONTAINER_ENGINE="$(CONTAINER_ENGINE)" $(VENV)/bin/pytest tests/e2e -v -n 0 $(E2E_ARGS)
 
 .PHONY: clean
 clean: ## Remove .venv, .tools, .run and caches

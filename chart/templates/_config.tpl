@@ -25,8 +25,15 @@ scheduler:
   {{- end }}
 worker:
   jobNamePrefix: {{ include "leviathan.worker.app" . }}
+  # Identifies this release's worker Jobs (counted for the guardrails).
   selector:
     app: {{ include "leviathan.worker.app" . }}
+    app.kubernetes.io/instance: {{ .Release.Name }}
+  # The one list per tick: this release's Jobs, workers and the tick's own Job.
+  # The tick's Job names the CronJob, which becomes the workers' owner, so
+  # `helm uninstall` garbage-collects them too.
+  releaseSelector:
+    app.kubernetes.io/name: {{ include "leviathan.name" . }}
     app.kubernetes.io/instance: {{ .Release.Name }}
   labels:
     app.kubernetes.io/name: {{ include "leviathan.name" . }}

@@ -34,7 +34,6 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "hack")]
 
 from kubelet_volume import publish  # noqa: E402
-
 from support.control_plane import free_port  # noqa: E402
 from support.paths import CONTROL_PLANE, PYTHON, SCHEDULER  # noqa: E402
 
@@ -234,7 +233,10 @@ def bench_event_path(workdir: Path, swaps: int = 50) -> None:
             process.wait(timeout=10)
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-    report(f"event path only (no requests), {swaps} swaps: p50 / p99 (ms)", f"{latencies[swaps // 2] * 1000:.1f} / {p99:.1f}")
+    report(
+        f"event path only (no requests), {swaps} swaps: p50 / p99 (ms)",
+        f"{latencies[swaps // 2] * 1000:.1f} / {p99:.1f}",
+    )
 
 
 # ---- 3. memory -----------------------------------------------------------------
@@ -296,9 +298,21 @@ def bench_enabled_tick(workdir: Path) -> None:
     mount = workdir / "enabled"
     publish(mount, {"dev.yaml": configmap["data"]["dev.yaml"]})
     slot = int(time.time() // 60)
-    labels = {"app": "leviathan-worker", "app.kubernetes.io/instance": "leviathan"}
+    labels = {"app.kubernetes.io/instance": "leviathan"}
+    tick = job(f"leviathan-dev-scheduler-{slot}", {"app.kubernetes.io/name": "leviathan", **labels})
+    tick["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "name": "leviathan-dev-scheduler",
+            "uid": "bench",
+            "controller": True,
+        }
+    ]
     with KubeEmulator() as emulator:
-        emulator.seed(*(job(f"active-{i:03d}", {**labels, "leviathan.io/task": f"task-{i:03d}"}) for i in range(50)))
+        emulator.seed(tick)
+        workers = {**labels, "app": "leviathan-worker", "app.kubernetes.io/name": "leviathan"}
+        emulator.seed(*(job(f"active-{i:03d}", {**workers, "leviathan.io/task": f"task-{i:03d}"}) for i in range(50)))
         env = {
             "PATH": os.environ["PATH"],
             "KUBECONFIG": str(emulator.kubeconfig(workdir / "kubeconfig")),

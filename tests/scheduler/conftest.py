@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from kubelet_volume import publish
-from support.emulator import NAMESPACE, KubeEmulator
+from support.emulator import NAMESPACE, KubeEmulator, job
 from support.helm import render_chart
 from support.paths import SCHEDULER
 
@@ -89,6 +89,42 @@ def job_name(task: str, slot: int) -> str:
 def worker_labels(task: str, instance: str = RELEASE, app: str = WORKER_APP) -> dict[str, str]:
     """The selector labels of a worker Job of this release, plus its task."""
     return {"app": app, "app.kubernetes.io/instance": instance, "leviathan.io/task": task}
+
+
+CRONJOB = "leviathan-dev-scheduler"
+CRONJOB_UID = "3f1c2a9e-5b7d-4c1e-9a2f-6d8e0b4c7a11"
+
+
+def tick_job_name(slot: int) -> str:
+    """What the CronJob controller names the tick's Job: `<cronjob>-<scheduled minute>`."""
+    return f"{CRONJOB}-{slot}"
+
+
+def tick_job(slot: int) -> dict[str, Any]:
+    """The tick's own Job as the CronJob controller creates it: release labels, owned by the CronJob."""
+    labels = {"app.kubernetes.io/name": "leviathan", "app.kubernetes.io/instance": RELEASE}
+    manifest = job(tick_job_name(slot), labels={**labels, "app.kubernetes.io/component": "scheduler"})
+    manifest["metadata"]["ownerReferences"] = [
+        {"apiVersion": "batch/v1", "kind": "CronJob", "name": CRONJOB, "uid": CRONJOB_UID, "controller": True}
+    ]
+    return manifest
+
+
+def owner_reference() -> dict[str, Any]:
+    """What every worker Job should carry: the CronJob, as a plain (non-controller) owner."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "name": CRONJOB,
+        "uid": CRONJOB_UID,
+        "controller": False,
+        "blockOwnerDeletion": False,
+    }
+
+
+def worker_jobs(emulator: KubeEmulator) -> list[dict[str, Any]]:
+    """The stored Jobs minus the ticks' own Jobs."""
+    return [j for j in emulator.jobs() if not j["metadata"]["name"].startswith(f"{CRONJOB}-")]
 
 
 def lines(text: str) -> list[str]:
@@ -160,7 +196,7 @@ def run_tick(
         "HOME": str(home),
         "LEVIATHAN_AUTONOMY_CONFIG": str(config_path),
         "KUBECONFIG": str(kubeconfig),
-        "LEVIATHAN_SCHEDULER_JOB_NAME": f"leviathan-dev-scheduler-{slot}",
+        "LEVIATHAN_SCHEDULER_JOB_NAME": tick_job_name(slot),
     }
     if SERVICE_ACCOUNT_NAMESPACE.exists():  # tests running inside a pod: keep the kubeconfig's namespace
         environment["LEVIATHAN_NAMESPACE"] = NAMESPACE
@@ -190,14 +226,18 @@ def kubeconfig(emulator: KubeEmulator, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def run_scheduler(
-    tmp_path: Path, config_path: Path, kubeconfig: Path, slot: int
+    tmp_path: Path, config_path: Path, kubeconfig: Path, slot: int, emulator: KubeEmulator
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """run_scheduler(*args, env=..., kubeconfig=..., slot=..., command=...): one tick against this test's emulator."""
+    """run_scheduler(*args, env=..., kubeconfig=..., slot=..., command=...): one tick against this test's emulator.
+
+    As in a cluster, the tick's own Job exists (seeding records no request).
+    """
     default_kubeconfig, default_slot = kubeconfig, slot
 
     def run(
         *args: str, kubeconfig: Path | None = None, slot: int | None = None, **options: Any
     ) -> subprocess.CompletedProcess[str]:
+        emulator.seed(tick_job(default_slot if slot is None else slot))
         return run_tick(
             *args,
             config_path=config_path,

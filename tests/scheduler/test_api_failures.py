@@ -11,7 +11,7 @@ import pytest
 
 from support.emulator import NAMESPACE, Call, write_kubeconfig
 
-from .conftest import TASK_NAMES, assert_no_traceback, job_name, lines
+from .conftest import TASK_NAMES, assert_no_traceback, job_name, lines, worker_jobs
 
 LIST = Call("GET", "LIST", "batch/jobs", NAMESPACE)
 CREATE = Call("POST", "CREATE", "batch/jobs", NAMESPACE)
@@ -52,7 +52,7 @@ def test_refused_list_exits_6_with_an_rbac_hint(enabled_config, run_scheduler, e
     assert stopped(result.stderr).startswith("✗ Tick stopped: submitted 0, already existed 0")
     assert retry_lines(result.stderr) == []  # a refusal is not retried
     assert emulator.requests() == [LIST]
-    assert emulator.jobs() == []
+    assert worker_jobs(emulator) == []
     assert_no_traceback(result)
 
 
@@ -116,7 +116,7 @@ def test_transient_list_errors_are_retried(enabled_config, run_scheduler, emulat
         f"… list batch/jobs failed ({shown}); retrying in 1.0s",
     ]
     assert emulator.requests() == [LIST, LIST, LIST, CREATE, CREATE]
-    assert sorted(j["metadata"]["name"] for j in emulator.jobs()) == sorted(job_name(t, slot) for t in TASK_NAMES)
+    assert sorted(j["metadata"]["name"] for j in worker_jobs(emulator)) == sorted(job_name(t, slot) for t in TASK_NAMES)
     assert_no_traceback(result)
 
 
@@ -139,7 +139,7 @@ def test_persistent_500_gives_up_after_the_budget(enabled_config, run_scheduler,
     assert len(retry_lines(result.stderr)) == attempts - 1
     assert stopped(result.stderr).startswith("✗ Tick stopped: submitted 0")
     assert 2 <= elapsed < 15
-    assert emulator.jobs() == []
+    assert worker_jobs(emulator) == []
     assert_no_traceback(result)
 
 
@@ -155,7 +155,7 @@ def test_a_lost_create_reply_does_not_duplicate_the_job(enabled_config, run_sche
         f"✓ Submitted job {job_name('index', slot)} (task index)",
         "✓ Tick done: submitted 1, already existed 1; active workers before the tick 0/5",
     ]
-    assert sorted(j["metadata"]["name"] for j in emulator.jobs()) == sorted(job_name(t, slot) for t in TASK_NAMES)
+    assert sorted(j["metadata"]["name"] for j in worker_jobs(emulator)) == sorted(job_name(t, slot) for t in TASK_NAMES)
 
 
 def closed_port() -> int:

@@ -10,7 +10,7 @@ import pytest
 from support.emulator import write_kubeconfig
 from support.paths import PYTHON
 
-from .conftest import DISABLED_LINES, assert_no_traceback, lines
+from .conftest import DISABLED_LINES, assert_no_traceback, lines, worker_jobs
 
 RUN_MAIN = "from leviathan_scheduler.cli import main; raise SystemExit(main())"
 
@@ -23,7 +23,7 @@ def test_disabled_prints_exactly_the_runbook_lines(publish_config, run_scheduler
     assert lines(result.stderr) == DISABLED_LINES
     assert result.stdout == ""
     assert emulator.requests() == []
-    assert emulator.jobs() == []
+    assert worker_jobs(emulator) == []
 
 
 @pytest.mark.parametrize("reason", ["INC-1234: runaway workers", "maintenance window"])

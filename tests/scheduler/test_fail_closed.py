@@ -8,7 +8,7 @@ import yaml
 from kubelet_volume import publish
 from leviathan_config import MAX_CONFIG_BYTES
 
-from .conftest import CONFIG_FILE, assert_no_traceback, chart_config, lines
+from .conftest import CONFIG_FILE, assert_no_traceback, chart_config, lines, worker_jobs
 
 FAIL_CLOSED = "failing closed without submitting jobs"
 
@@ -30,7 +30,7 @@ def assert_failed_closed(result, emulator, exit_code: int, *expected: str) -> No
     assert result.stdout == ""
     assert_no_traceback(result)
     assert emulator.requests() == []
-    assert emulator.jobs() == []
+    assert worker_jobs(emulator) == []
 
 
 @pytest.mark.parametrize("dry_run", [False, True])
@@ -160,4 +160,4 @@ def test_the_chart_config_itself_is_accepted(enabled_config, run_scheduler, emul
     assert yaml.safe_load(hand_edited(lambda document: None)) == yaml.safe_load(enabled_config)
     result = run_scheduler()
     assert result.returncode == 0, result.stderr
-    assert len(emulator.jobs()) == 2
+    assert len(worker_jobs(emulator)) == 2

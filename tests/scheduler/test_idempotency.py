@@ -7,7 +7,7 @@ import subprocess
 from support.emulator import NAMESPACE, Call, finished_status, job, job_list
 from support.paths import SCHEDULER
 
-from .conftest import TASK_NAMES, assert_no_traceback, job_name, lines, worker_labels
+from .conftest import TASK_NAMES, assert_no_traceback, job_name, lines, worker_jobs, worker_labels
 
 LIST = Call("GET", "LIST", "batch/jobs", NAMESPACE)
 CREATE = Call("POST", "CREATE", "batch/jobs", NAMESPACE)
@@ -26,7 +26,7 @@ def test_a_retried_tick_whose_jobs_finished_creates_nothing_new(enabled_config, 
     first = run_scheduler()
     assert first.returncode == 0, first.stderr
     expected = sorted(job_name(task, slot) for task in TASK_NAMES)
-    assert names(emulator.jobs()) == expected
+    assert names(worker_jobs(emulator)) == expected
     for name in expected:
         emulator.patch(name, {"status": finished_status()})
 
@@ -43,8 +43,8 @@ def test_a_retried_tick_whose_jobs_finished_creates_nothing_new(enabled_config, 
         "✓ Tick done: submitted 0, already existed 2; active workers before the tick 0/5"
     )
     # No duplicate, and the stored Jobs were not replaced by the second attempt.
-    assert names(emulator.jobs()) == expected
-    assert all(j["status"] == finished_status() for j in emulator.jobs())
+    assert names(worker_jobs(emulator)) == expected
+    assert all(j["status"] == finished_status() for j in worker_jobs(emulator))
 
 
 def test_overlapping_ticks_submit_each_job_once(enabled_config, run_scheduler, emulator, slot):
@@ -57,7 +57,7 @@ def test_overlapping_ticks_submit_each_job_once(enabled_config, run_scheduler, e
     assert emulator.requests() == [LIST, CREATE, CREATE, LIST, CREATE, CREATE]
     assert len(already_exists_lines(second.stderr)) == 2
     assert "submitted 0, already existed 2" in lines(second.stderr)[-1]
-    assert names(emulator.jobs()) == sorted(job_name(task, slot) for task in TASK_NAMES)
+    assert names(worker_jobs(emulator)) == sorted(job_name(task, slot) for task in TASK_NAMES)
 
 
 def test_one_job_of_the_slot_exists_the_other_is_submitted(enabled_config, run_scheduler, emulator, slot):
@@ -69,7 +69,7 @@ def test_one_job_of_the_slot_exists_the_other_is_submitted(enabled_config, run_s
         f"✓ Submitted job {job_name('index', slot)} (task index)",
         "✓ Tick done: submitted 1, already existed 1; active workers before the tick 0/5",
     ]
-    assert names(emulator.jobs()) == sorted(job_name(task, slot) for task in TASK_NAMES)
+    assert names(worker_jobs(emulator)) == sorted(job_name(task, slot) for task in TASK_NAMES)
 
 
 def test_the_next_slot_submits_again_once_the_jobs_finished(enabled_config, run_scheduler, emulator, slot):
@@ -79,7 +79,7 @@ def test_the_next_slot_submits_again_once_the_jobs_finished(enabled_config, run_
     result = run_scheduler(slot=slot + 5)
     assert result.returncode == 0
     assert "submitted 2, already existed 0" in lines(result.stderr)[-1]
-    assert names(emulator.jobs()) == sorted(job_name(task, s) for task in TASK_NAMES for s in (slot, slot + 5))
+    assert names(worker_jobs(emulator)) == sorted(job_name(task, s) for task in TASK_NAMES for s in (slot, slot + 5))
 
 
 def test_the_next_slot_waits_while_the_jobs_run(enabled_config, run_scheduler, emulator, slot):
@@ -87,7 +87,7 @@ def test_the_next_slot_waits_while_the_jobs_run(enabled_config, run_scheduler, e
     result = run_scheduler(slot=slot + 5)
     assert result.returncode == 0
     assert "submitted 0, already existed 0, skipped 2 (2 already has an active Job)" in lines(result.stderr)[-1]
-    assert names(emulator.jobs()) == sorted(job_name(task, slot) for task in TASK_NAMES)
+    assert names(worker_jobs(emulator)) == sorted(job_name(task, slot) for task in TASK_NAMES)
 
 
 def test_concurrent_ticks_never_duplicate(enabled_config, emulator, kubeconfig, config_path, tmp_path, slot):
@@ -109,4 +109,4 @@ def test_concurrent_ticks_never_duplicate(enabled_config, emulator, kubeconfig, 
     stderr = "".join(err for _, err in outputs)
     assert "Traceback" not in stderr
     assert stderr.count("✓ Submitted job ") == 2
-    assert names(emulator.jobs()) == sorted(job_name(task, slot) for task in TASK_NAMES)
+    assert names(worker_jobs(emulator)) == sorted(job_name(task, slot) for task in TASK_NAMES)

@@ -8,7 +8,7 @@ import pytest
 from kubelet_volume import publish, remove
 from support.emulator import NAMESPACE, Call
 
-from .conftest import CONFIG_FILE, assert_no_traceback, chart_config, job_name, lines
+from .conftest import CONFIG_FILE, assert_no_traceback, chart_config, job_name, lines, worker_jobs
 
 LIST = Call("GET", "LIST", "batch/jobs", NAMESPACE)
 CREATE = Call("POST", "CREATE", "batch/jobs", NAMESPACE)
@@ -38,7 +38,7 @@ def test_disabled_between_list_and_first_create(enabled_config, run_scheduler, e
         "stopping, 0 of 2 planned jobs submitted"
     ]
     assert emulator.requests() == [LIST]
-    assert emulator.jobs() == []
+    assert worker_jobs(emulator) == []
 
 
 def test_disabled_between_two_creates(enabled_config, run_scheduler, emulator, mount, slot):
@@ -53,7 +53,7 @@ def test_disabled_between_two_creates(enabled_config, run_scheduler, emulator, m
         "stopping, 1 of 2 planned jobs submitted",
     ]
     assert emulator.requests() == [LIST, CREATE]
-    assert [j["metadata"]["name"] for j in emulator.jobs()] == [job_name("inventory", slot)]
+    assert [j["metadata"]["name"] for j in worker_jobs(emulator)] == [job_name("inventory", slot)]
 
 
 @pytest.mark.parametrize(
@@ -75,7 +75,7 @@ def test_config_turning_invalid_mid_tick_exits_4(enabled_config, run_scheduler, 
     assert line.endswith("failing closed, 0 of 2 planned jobs submitted")
     assert_no_traceback(result)
     assert emulator.requests() == [LIST]
-    assert emulator.jobs() == []
+    assert worker_jobs(emulator) == []
 
 
 def test_config_removed_mid_tick_exits_3(enabled_config, run_scheduler, emulator, mount, config_path):
@@ -87,7 +87,7 @@ def test_config_removed_mid_tick_exits_3(enabled_config, run_scheduler, emulator
         "failing closed, 0 of 2 planned jobs submitted"
     ]
     assert emulator.requests() == [LIST]
-    assert emulator.jobs() == []
+    assert worker_jobs(emulator) == []
 
 
 def test_an_unrelated_edit_mid_tick_does_not_stop_it(enabled_config, run_scheduler, emulator, mount, slot):
@@ -97,4 +97,4 @@ def test_an_unrelated_edit_mid_tick_does_not_stop_it(enabled_config, run_schedul
     result = run_scheduler()
     assert result.returncode == 0
     assert emulator.requests() == [LIST, CREATE, CREATE]
-    assert len(emulator.jobs()) == 2
+    assert len(worker_jobs(emulator)) == 2

@@ -27,7 +27,10 @@ from .conftest import (
     current_slot,
     job_name,
     lines,
+    owner_reference,
     run_tick,
+    tick_job,
+    worker_jobs,
     worker_labels,
 )
 
@@ -83,9 +86,10 @@ def shared(tmp_path_factory):
     config_path = home / "autonomy" / CONFIG_FILE
     with KubeEmulator() as emulator:
         kubeconfig = emulator.kubeconfig(home / "kubeconfig")
+        emulator.seed(tick_job(slot))
         result = run_tick(config_path=config_path, kubeconfig=kubeconfig, home=home, slot=slot)
         assert result.returncode == 0, result.stderr
-        jobs = {j["metadata"]["name"]: j for j in emulator.jobs()}
+        jobs = {j["metadata"]["name"]: j for j in worker_jobs(emulator)}
         yield SharedTick(slot, emulator, config_path, result, jobs)
 
 
@@ -96,10 +100,16 @@ class TestSubmission:
     def test_requests_are_one_list_and_one_create_per_job(self, shared):
         assert shared.emulator.requests() == [LIST, CREATE, CREATE]
 
-    def test_the_list_asks_for_this_release_s_workers(self, shared):
-        # kmock ignores the selector, but the scheduler must still send it (a real API server uses it).
+    def test_the_list_asks_for_this_release_s_jobs(self, shared):
+        # kmock ignores the selector, but the scheduler must still send it (a real API server uses it):
+        # the release's Jobs, i.e. its workers and the tick's own Job.
         [params] = shared.emulator.params("LIST")
-        assert params["labelSelector"] == "app=leviathan-worker,app.kubernetes.io/instance=leviathan"
+        assert params["labelSelector"] == "app.kubernetes.io/name=leviathan,app.kubernetes.io/instance=leviathan"
+
+    def test_workers_are_owned_by_the_cronjob(self, shared):
+        """So `helm uninstall` (deleting the CronJob) garbage-collects them; never a controller reference."""
+        for manifest in shared.jobs.values():
+            assert manifest["metadata"]["ownerReferences"] == [owner_reference()]
 
     def test_log_lines(self, shared):
         assert shared.result.stdout == ""
@@ -170,7 +180,7 @@ def test_task_resources_override_the_worker_default(publish_config, run_schedule
     own = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "32Mi"}}
     publish_config({"scheduler": {"tasks": [dict(TASKS[0], resources=own), TASKS[1]]}})
     assert run_scheduler().returncode == 0
-    jobs = {j["metadata"]["name"]: j for j in emulator.jobs()}
+    jobs = {j["metadata"]["name"]: j for j in worker_jobs(emulator)}
     [first] = jobs[job_name("inventory", slot)]["spec"]["template"]["spec"]["containers"]
     [second] = jobs[job_name("index", slot)]["spec"]["template"]["spec"]["containers"]
     assert first["resources"] == own
@@ -180,7 +190,7 @@ def test_task_resources_override_the_worker_default(publish_config, run_schedule
 def test_image_pull_secrets_reach_the_worker_pods(publish_config, run_scheduler, emulator):
     publish_config({"imagePullSecrets": ["registry-a", "registry-b"]})
     assert run_scheduler().returncode == 0
-    for manifest in emulator.jobs():
+    for manifest in worker_jobs(emulator):
         assert manifest["spec"]["template"]["spec"]["imagePullSecrets"] == [
             {"name": "registry-a"},
             {"name": "registry-b"},
@@ -208,8 +218,8 @@ def test_namespace_choice(enabled_config, run_scheduler, emulator, args, env, na
     result = run_scheduler(*args, env=env)
     assert result.returncode == 0, result.stderr
     assert {call.namespace for call in emulator.requests()} == {namespace}
-    assert {j["metadata"]["namespace"] for j in emulator.jobs()} == {namespace}
-    assert len(emulator.jobs(namespace)) == 2
+    assert {j["metadata"]["namespace"] for j in worker_jobs(emulator)} == {namespace}
+    assert len(worker_jobs(emulator)) == 2
 
 
 def test_no_namespace_anywhere_is_an_api_setup_error(enabled_config, run_scheduler, emulator, tmp_path):
@@ -225,7 +235,7 @@ class TestSlot:
     def test_the_scheduler_job_name_sets_the_slot(self, enabled_config, run_scheduler, emulator, slot):
         result = run_scheduler(slot=slot - 5)
         assert result.returncode == 0
-        assert names(emulator.jobs()) == {job_name(task, slot - 5) for task in TASK_NAMES}
+        assert names(worker_jobs(emulator)) == {job_name(task, slot - 5) for task in TASK_NAMES}
 
     @pytest.mark.parametrize("job_env", [None, "leviathan-dev-scheduler-manual-run", "run-0001234"])
     def test_without_a_cronjob_name_the_slot_is_the_current_minute(
@@ -235,7 +245,7 @@ class TestSlot:
         result = run_scheduler(env={"LEVIATHAN_SCHEDULER_JOB_NAME": job_env})
         after = int(time.time() // 60)
         assert result.returncode == 0
-        slots = {int(name.rsplit("-", 1)[1]) for name in names(emulator.jobs())}
+        slots = {int(name.rsplit("-", 1)[1]) for name in names(worker_jobs(emulator))}
         assert len(slots) == 1
         assert before <= slots.pop() <= after
 
@@ -255,7 +265,7 @@ class TestLabelFiltering:
         emulator.seed(*self.FOREIGN)
         result = run_scheduler()
         assert result.returncode == 0, result.stderr
-        assert names(emulator.jobs()) == names(self.FOREIGN) | {job_name(task, slot) for task in TASK_NAMES}
+        assert names(worker_jobs(emulator)) == names(self.FOREIGN) | {job_name(task, slot) for task in TASK_NAMES}
         assert summary(result.stderr) == (
             "✓ Tick done: submitted 2, already existed 0; active workers before the tick 0/5"
         )
@@ -272,7 +282,7 @@ class TestLabelFiltering:
         emulator.seed(job("earlier-inventory", worker_labels("inventory")))
         result = run_scheduler()
         assert result.returncode == 0
-        assert names(emulator.jobs()) == {"earlier-inventory", job_name("index", slot)}
+        assert names(worker_jobs(emulator)) == {"earlier-inventory", job_name("index", slot)}
 
 
 class TestGuardrails:
@@ -280,7 +290,7 @@ class TestGuardrails:
         emulator.seed(job("inventory-still-running", worker_labels("inventory")))
         result = run_scheduler()
         assert result.returncode == 0
-        assert names(emulator.jobs()) == {"inventory-still-running", job_name("index", slot)}
+        assert names(worker_jobs(emulator)) == {"inventory-still-running", job_name("index", slot)}
         assert emulator.requests() == [LIST, CREATE]
         assert summary(result.stderr) == (
             "✓ Tick done: submitted 1, already existed 0, skipped 1 (1 already has an active Job); "
@@ -293,7 +303,7 @@ class TestGuardrails:
         emulator.seed(*previous)
         result = run_scheduler()
         assert result.returncode == 0
-        assert names(emulator.jobs()) == names(previous) | {job_name(task, slot) for task in TASK_NAMES}
+        assert names(worker_jobs(emulator)) == names(previous) | {job_name(task, slot) for task in TASK_NAMES}
         assert summary(result.stderr).endswith("active workers before the tick 0/5")
 
     def test_a_false_condition_is_still_active(self, enabled_config, run_scheduler, emulator, slot):
@@ -301,7 +311,7 @@ class TestGuardrails:
         running["status"] = {"active": 1, "conditions": [{"type": "Complete", "status": "False"}]}
         emulator.seed(running)
         assert run_scheduler().returncode == 0
-        assert names(emulator.jobs()) == {"inventory-running", job_name("index", slot)}
+        assert names(worker_jobs(emulator)) == {"inventory-running", job_name("index", slot)}
 
     @pytest.mark.parametrize(("active", "submitted"), [(0, 2), (2, 1), (3, 0), (4, 0)])
     def test_max_concurrent_workers(self, publish_config, run_scheduler, emulator, active, submitted):
@@ -311,7 +321,7 @@ class TestGuardrails:
         result = run_scheduler()
         assert result.returncode == 0
         assert len(submitted_lines(result.stderr)) == submitted
-        assert len(emulator.jobs()) == active + submitted
+        assert len(worker_jobs(emulator)) == active + submitted
         assert emulator.requests() == [LIST] + [CREATE] * submitted
         skipped = 2 - submitted
         expected_skip = f", skipped {skipped} ({skipped} maxConcurrentWorkers reached)" if skipped else ""
@@ -328,7 +338,7 @@ class TestGuardrails:
         assert result.returncode == 0
         # The slot is a multiple of 12, so the rotation starts at the first declared task.
         expected = {job_name(task["name"], slot) for task in three[:limit]}
-        assert names(emulator.jobs()) == expected
+        assert names(worker_jobs(emulator)) == expected
         assert emulator.requests() == [LIST] + [CREATE] * limit
         assert f"skipped {3 - limit} ({3 - limit} maxJobsPerTick reached)" in summary(result.stderr)
 
@@ -336,7 +346,7 @@ class TestGuardrails:
         publish_config({"scheduler": {"maxConcurrentWorkers": 0}})
         result = run_scheduler()
         assert result.returncode == 0
-        assert emulator.jobs() == []
+        assert worker_jobs(emulator) == []
         assert emulator.requests() == [LIST]
         assert summary(result.stderr) == (
             "✓ Tick done: submitted 0, already existed 0, skipped 2 (2 maxConcurrentWorkers reached); "
@@ -348,7 +358,7 @@ class TestGuardrails:
         publish_config({"scheduler": {"maxJobsPerTick": 1, "maxConcurrentWorkers": 3, "tasks": three}})
         emulator.seed(job("inventory-running", worker_labels("inventory")))
         result = run_scheduler()
-        assert names(emulator.jobs()) == {"inventory-running", job_name("index", slot)}
+        assert names(worker_jobs(emulator)) == {"inventory-running", job_name("index", slot)}
         assert summary(result.stderr) == (
             "✓ Tick done: submitted 1, already existed 0, skipped 2 "
             "(1 already has an active Job, 1 maxJobsPerTick reached); active workers before the tick 1/3"
@@ -359,7 +369,7 @@ class TestGuardrails:
         three = [*TASKS, {"name": "report", "image": "busybox:1.37.0"}]
         publish_config({"scheduler": {"maxJobsPerTick": 1, "tasks": three}})
         assert run_scheduler(slot=slot + offset).returncode == 0
-        assert names(emulator.jobs()) == {job_name(three[offset]["name"], slot + offset)}
+        assert names(worker_jobs(emulator)) == {job_name(three[offset]["name"], slot + offset)}
 
 
 def test_long_names_stay_valid(publish_config, run_scheduler, emulator, slot):
@@ -371,8 +381,19 @@ def test_long_names_stay_valid(publish_config, run_scheduler, emulator, slot):
     }
     publish_config(overrides)
     assert run_scheduler().returncode == 0
-    [manifest] = emulator.jobs()
+    [manifest] = worker_jobs(emulator)
     name = manifest["metadata"]["name"]
     assert len(name) <= 63
     assert re.fullmatch(rf"a-rather-long-leviathan-release-worker-t+-[0-9a-f]{{8}}-{slot}", name), name
     assert manifest["spec"]["template"]["metadata"]["labels"]["leviathan.io/task"] == long_task
+
+
+def test_without_its_own_job_in_the_list_the_workers_get_no_owner(enabled_config, run_scheduler, emulator, slot):
+    """Run by hand (no tick Job) the Jobs still go out, with a line saying they will outlive an uninstall."""
+    result = run_scheduler(env={"LEVIATHAN_SCHEDULER_JOB_NAME": f"leviathan-dev-scheduler-manual-{slot}"})
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"… tick Job leviathan-dev-scheduler-manual-{slot} has no CronJob owner in the list: "
+        "worker Jobs will outlive an uninstall"
+    ) in lines(result.stderr)
+    assert [j["metadata"].get("ownerReferences") for j in worker_jobs(emulator)] == [None, None]

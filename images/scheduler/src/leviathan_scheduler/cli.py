@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         dry_run=args.dry_run,
         retry_budget_seconds=args.retry_budget,
         service_account=os.environ.get("LEVIATHAN_SERVICE_ACCOUNT"),
+        tick_job=os.environ.get("LEVIATHAN_SCHEDULER_JOB_NAME") or None,
     )
     return run_enabled_tick(config, options)
 

@@ -53,7 +53,14 @@ def job_labels(worker: WorkerSettings, task: Task) -> dict[str, str]:
     return {**worker.labels, **worker.selector, TASK_LABEL: task.name}
 
 
-def build_job(task: Task, worker: WorkerSettings, namespace: str, slot: int, config_sha256: str) -> dict[str, Any]:
+def build_job(
+    task: Task,
+    worker: WorkerSettings,
+    namespace: str,
+    slot: int,
+    config_sha256: str,
+    owner: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     labels = job_labels(worker, task)
     container: dict[str, Any] = {"name": "worker", "image": task.image}
     if task.command:
@@ -88,18 +95,21 @@ def build_job(task: Task, worker: WorkerSettings, namespace: str, slot: int, con
     }
     if worker.image_pull_secrets:
         pod_spec["imagePullSecrets"] = [{"name": name} for name in worker.image_pull_secrets]
+    metadata: dict[str, Any] = {
+        "name": job_name(worker.job_name_prefix, task.name, slot),
+        "namespace": namespace,
+        "labels": labels,
+        "annotations": {
+            SLOT_ANNOTATION: datetime.fromtimestamp(slot * 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            CONFIG_ANNOTATION: config_sha256,
+        },
+    }
+    if owner is not None:
+        metadata["ownerReferences"] = [dict(owner)]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {
-            "name": job_name(worker.job_name_prefix, task.name, slot),
-            "namespace": namespace,
-            "labels": labels,
-            "annotations": {
-                SLOT_ANNOTATION: datetime.fromtimestamp(slot * 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                CONFIG_ANNOTATION: config_sha256,
-            },
-        },
+        "metadata": metadata,
         "spec": {
             "backoffLimit": worker.backoff_limit,
             "activeDeadlineSeconds": task.active_deadline_seconds or worker.active_deadline_seconds,
@@ -119,6 +129,30 @@ def is_active(job: Mapping[str, Any]) -> bool:
     """Unfinished: no Complete or Failed condition yet. A Job being deleted still counts."""
     conditions = (job.get("status") or {}).get("conditions") or []
     return not any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions)
+
+
+def cronjob_owner(jobs: list[dict[str, Any]], tick_job: str | None) -> dict[str, Any] | None:
+    """An owner reference to the CronJob that started this tick, taken from the tick's own Job.
+
+    Not a controller reference: the CronJob controller must not mistake worker
+    Jobs for its own runs (they would count against concurrencyPolicy and the
+    history limits). The garbage collector honours any owner reference, so
+    deleting the CronJob (e.g. `helm uninstall`) deletes the workers too.
+    """
+    for job in jobs:
+        metadata = job.get("metadata") or {}
+        if tick_job and metadata.get("name") == tick_job:
+            for reference in metadata.get("ownerReferences") or []:
+                if reference.get("kind") == "CronJob" and reference.get("uid") and reference.get("name"):
+                    return {
+                        "apiVersion": "batch/v1",
+                        "kind": "CronJob",
+                        "name": reference["name"],
+                        "uid": reference["uid"],
+                        "controller": False,
+                        "blockOwnerDeletion": False,
+                    }
+    return None
 
 
 def task_of(job: Mapping[str, Any]) -> str | None:

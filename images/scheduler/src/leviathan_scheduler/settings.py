@@ -35,6 +35,7 @@ class Task:
 class WorkerSettings:
     job_name_prefix: str
     selector: Mapping[str, str]
+    release_selector: Mapping[str, str]
     labels: Mapping[str, str]
     backoff_limit: int
     active_deadline_seconds: int
@@ -102,10 +103,15 @@ def _worker(worker: Mapping[str, Any]) -> WorkerSettings:
     selector = _string_map(worker.get("selector"), "worker.selector")
     if not selector.get("app"):
         raise SettingsError("worker.selector: an app label is required")
+    labels = _string_map(worker.get("labels", {}), "worker.labels")
+    release_selector = _string_map(worker.get("releaseSelector"), "worker.releaseSelector")
+    if not release_selector or not release_selector.items() <= {**labels, **selector}.items():
+        raise SettingsError("worker.releaseSelector: must be non-empty and match the worker Jobs' labels")
     return WorkerSettings(
         job_name_prefix=_string(worker.get("jobNamePrefix"), "worker.jobNamePrefix"),
         selector=selector,
-        labels=_string_map(worker.get("labels", {}), "worker.labels"),
+        release_selector=release_selector,
+        labels=labels,
         backoff_limit=_int(worker.get("backoffLimit"), "worker.backoffLimit", 0),
         active_deadline_seconds=_int(worker.get("activeDeadlineSeconds"), "worker.activeDeadlineSeconds", 1),
         ttl_seconds_after_finished=_int(worker.get("ttlSecondsAfterFinished"), "worker.ttlSecondsAfterFinished", 0),

@@ -13,7 +13,7 @@ from leviathan_scheduler.exit_codes import (
     EXIT_CONFIG_NOT_MOUNTED,
     EXIT_OK,
 )
-from leviathan_scheduler.jobs import build_job, is_active, is_ours, task_of
+from leviathan_scheduler.jobs import build_job, cronjob_owner, is_active, is_ours, task_of
 from leviathan_scheduler.output import say
 from leviathan_scheduler.plan import Plan, plan_tick
 from leviathan_scheduler.settings import SchedulerSettings, SettingsError, parse_settings
@@ -26,6 +26,8 @@ class TickOptions:
     dry_run: bool
     retry_budget_seconds: float
     service_account: str | None
+    # This tick's own Job (from the downward API), whose CronJob owns the workers.
+    tick_job: str | None = None
 
 
 @dataclass
@@ -55,17 +57,23 @@ def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
     try:
         api_client, namespace = load_client(options.namespace)
         api = JobsApi(api_client, namespace, options.retry_budget_seconds, options.service_account)
-        selector = settings.worker.selector
-        jobs = api.list_jobs(",".join(f"{key}={value}" for key, value in selector.items()))
-        active = [job for job in jobs if is_ours(job, selector) and is_active(job)]
+        release_jobs = api.list_jobs(
+            ",".join(f"{key}={value}" for key, value in settings.worker.release_selector.items())
+        )
+        active = [job for job in release_jobs if is_ours(job, settings.worker.selector) and is_active(job)]
         active_total = len(active)
         plan = plan_tick(settings, Counter(task_of(job) for job in active), active_total, options.slot)
+        owner = cronjob_owner(release_jobs, options.tick_job)
+        if plan.submit and owner is None and options.tick_job:
+            say(
+                f"… tick Job {options.tick_job} has no CronJob owner in the list: worker Jobs will outlive an uninstall"
+            )
         for task in plan.submit:
             # The switch may have been flipped while this tick ran.
-            exit_code = _still_enabled(config.path, plan, outcome)
+            exit_code = _still_enabled(config, plan, outcome)
             if exit_code is not None:
                 return exit_code
-            manifest = build_job(task, settings.worker, namespace, options.slot, config.sha256)
+            manifest = build_job(task, settings.worker, namespace, options.slot, config.sha256, owner)
             name = manifest["metadata"]["name"]
             if api.create_job(manifest):
                 outcome.submitted += 1
@@ -81,8 +89,8 @@ def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
     return EXIT_OK
 
 
-def _still_enabled(path: str, plan: Plan, outcome: Outcome) -> int | None:
-    current = read_autonomy_config(path)
+def _still_enabled(config: AutonomyConfig, plan: Plan, outcome: Outcome) -> int | None:
+    current = read_autonomy_config(config.path, previous=config)
     done = f"{outcome.submitted + outcome.existed} of {len(plan.submit)} planned jobs submitted"
     if current.state is ConfigState.LOADED and current.autonomy_enabled:
         return None
