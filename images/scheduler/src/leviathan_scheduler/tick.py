@@ -103,10 +103,12 @@ def _still_enabled(config: AutonomyConfig, plan: Plan, outcome: Outcome) -> int 
 
 def _dry_run(config: AutonomyConfig, settings: SchedulerSettings, options: TickOptions) -> int:
     assert settings.worker is not None
-    # Name the namespace a real tick would use (its kubeconfig context included), so the output matches.
-    from leviathan_scheduler.kube import kubeconfig_namespace
+    namespace = options.namespace
+    if namespace is None:
+        # Name the namespace a real tick would use (its kubeconfig context included), so the output matches.
+        from leviathan_scheduler.kube import kubeconfig_namespace
 
-    namespace = options.namespace or kubeconfig_namespace() or "default"
+        namespace = kubeconfig_namespace() or "default"
     plan = plan_tick(settings, Counter(), 0, options.slot)
     manifests = [build_job(task, settings.worker, namespace, options.slot, config.sha256) for task in plan.submit]
     if manifests:
