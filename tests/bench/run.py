@@ -115,7 +115,7 @@ def wrk(port: int, seconds: float, connections: int = 32) -> tuple[float, int]:
 # ---- 1. throughput -------------------------------------------------------------
 
 
-def bench_throughput(workdir: Path, rounds: int = 3, seconds: float = 5) -> None:
+def bench_throughput(workdir: Path, rounds: int = 5, seconds: float = 4) -> None:
     app, _ = control_plane(workdir / "throughput")
     baseline = bare_starlette()
     try:

@@ -173,6 +173,11 @@ class TestOtherRoutes:
         assert response.status_code == 404
         assert response.json() == {"error": "not found"}
 
+    def test_trailing_slash_is_404_not_a_redirect(self, client):
+        response = client.get("/v1/autonomy/status/", headers=bearer(), follow_redirects=False)
+        assert response.status_code == 404
+        assert response.json() == {"error": "not found"}
+
     @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
     def test_wrong_method_is_405_json(self, client, method):
         response = client.request(method, "/v1/autonomy/status", headers=bearer())
@@ -202,6 +207,8 @@ class TestOtherRoutes:
     def test_metrics(self, client, mount, config_path):
         client.get("/v1/autonomy/status", headers=bearer())
         client.get("/v1/autonomy/status")
+        client.get("/nope")
+        client.post("/v1/autonomy/status")
         publish(mount, {"dev.yaml": "autonomy_enabled: false\n"})
         status_becomes(client, {"autonomy_enabled": False, "source": f"configmap:{config_path}"})
         publish(mount, {"dev.yaml": "autonomy_enabled: [\n"})
@@ -216,6 +223,8 @@ class TestOtherRoutes:
         assert float(samples["leviathan_autonomy_config_errors_total"]) == 1
         assert float(samples['leviathan_http_requests_total{code="200"}']) >= 3
         assert float(samples['leviathan_http_requests_total{code="401"}']) == 1
+        assert float(samples['leviathan_http_requests_total{code="404"}']) == 1
+        assert float(samples['leviathan_http_requests_total{code="405"}']) == 1
         assert float(samples["leviathan_autonomy_state_changed_timestamp_seconds"]) > 1.7e9
 
 

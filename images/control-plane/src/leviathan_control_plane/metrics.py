@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leviathan_config import SOURCE_ERROR, SOURCE_NOT_MOUNTED, AutonomyConfig
 
@@ -53,6 +52,7 @@ class ControlPlaneMetrics:
             ["code"],
             registry=self.registry,
         )
+        self._by_code: dict[int, Counter] = {}
         self._sources = (f"configmap:{config_path}", SOURCE_NOT_MOUNTED, SOURCE_ERROR)
         for source in self._sources:
             self.source.labels(source=source).set(0)
@@ -68,29 +68,8 @@ class ControlPlaneMetrics:
         else:
             self.reloads.inc()
 
-
-class CountResponses:
-    """ASGI middleware counting responses by status code (cheaper than BaseHTTPMiddleware)."""
-
-    def __init__(self, app: ASGIApp, metrics: ControlPlaneMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-        self._counters: dict[int, Counter] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def counting_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self._count(message["status"])
-            await send(message)
-
-        await self.app(scope, receive, counting_send)
-
-    def _count(self, status: int) -> None:
-        counter = self._counters.get(status)
+    def count_response(self, status: int) -> None:
+        counter = self._by_code.get(status)
         if counter is None:
-            counter = self._counters[status] = self.metrics.requests.labels(code=str(status))
+            counter = self._by_code[status] = self.requests.labels(code=str(status))
         counter.inc()
