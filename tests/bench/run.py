@@ -245,12 +245,11 @@ def bench_event_path(workdir: Path, swaps: int = 50) -> None:
 def bench_memory(workdir: Path) -> None:
     server, _ = control_plane(workdir / "memory")
     try:
-        wrk(server.port, 1)
         total = 0
         marks = {}
         for target in (50_000, 100_000):
             while total < target:
-                total += wrk(server.port, 2)[1]
+                total += wrk(server.port, 1)[1]
             marks[target] = (total, server.rss_mb())
     finally:
         server.stop()
