@@ -59,6 +59,13 @@ class TestStatus:
             (b"autonomy_enabled: false\n" + b"#" * 70_000, "larger than 64 KiB"),
             (b"autonomy_enabled: \xff\xfe\n", "not valid UTF-8"),
             (b"", "empty"),
+            (b"autonomy_enabled: false\nreviewed: 2024-02-30\n", "ValueError: day is out of range"),
+            (b"autonomy_enabled: false\nx: !!int abc\n", "ValueError"),
+            (b"autonomy_enabled: false\nx: !!timestamp x\n", "AttributeError"),
+            (b"autonomy_enabled: false\nx: !!set [1]\n", "TypeError"),
+            (b"autonomy_enabled: false\nx: " + b"9" * 5000 + b"\n", "ValueError"),
+            (b"autonomy_enabled: false\n? [a]\n: 1\n", "unhashable key"),
+            (b"autonomy_enabled: false\nx: " + b"[" * 3000 + b"\n", "nested deeper than 50 levels"),
         ],
     )
     def test_unusable_config_reports_the_default_and_warns_once(self, client, mount, caplog, content, problem):

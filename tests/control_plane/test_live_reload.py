@@ -173,6 +173,14 @@ class TestCheckCommand:
         assert "cannot reach" in result.stderr
         assert "Traceback" not in result.stderr
 
+    def test_malformed_url(self):
+        result = run(
+            "check", "--url", "notaurl", "--expect-enabled", "true", env={"LEVIATHAN_CONTROL_PLANE_TOKEN": "x"}
+        )
+        assert result.returncode == 1
+        assert result.stderr.startswith("✗ notaurl: unknown url type")
+        assert "Traceback" not in result.stderr
+
     def test_no_token(self):
         result = run("check", "--url", "http://127.0.0.1:1/", "--expect-enabled", "true", env={})
         assert result.returncode == 2
@@ -199,6 +207,12 @@ class TestServeRefuses:
         assert len(lines) == 1, result.stderr
         assert lines[0].startswith("leviathan-control-plane: refusing to start: ")
         assert message in lines[0]
+
+    @pytest.mark.parametrize("port", ["0", "99999", "http"])
+    def test_bad_port(self, port):
+        result = run("serve", "--port", port, env={"LEVIATHAN_CONTROL_PLANE_TOKEN": "x"})
+        assert result.returncode == 2
+        assert "argument --port" in result.stderr
 
     def test_blank_token_file(self, tmp_path):
         token = tmp_path / "token"

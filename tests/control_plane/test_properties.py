@@ -45,6 +45,15 @@ config_texts = st.one_of(
     st.builds(lambda word, extra: f"autonomy_enabled: {word}\n{extra}".encode(), yaml_words, st.text(max_size=40)),
     st.builds(lambda a, b: f"autonomy_enabled: {a}\nautonomy_enabled: {b}\n".encode(), yaml_words, yaml_words),
     st.text(alphabet=string.printable, max_size=200).map(str.encode),
+    # Tags and values PyYAML parses but cannot build, and nesting deep enough to recurse out.
+    st.builds(
+        lambda value: f"autonomy_enabled: false\nx: {value}\n".encode(),
+        st.sampled_from(
+            ["!!int abc", "!!float x", "!!timestamp x", "!!set [1]", "2024-02-30", "!!binary ?", "9" * 4400]
+        )
+        | st.integers(1, 4000).map(lambda depth: "[" * depth),
+    ),
+    st.sampled_from([b"? [a]\n: 1\n", b"{a: 1}: 2\n", b"autonomy_enabled: true\n? {x: [y]}\n: z\n"]),
 )
 
 

@@ -70,6 +70,10 @@ INVALID = {
         b"autonomy_enabled: true\n" + b"#" * MAX_CONFIG_BYTES + b"\n",
         f"larger than {MAX_CONFIG_BYTES // 1024} KiB",
     ),
+    # Parsed by PyYAML, but no value can be built from them.
+    "impossible date": (b"autonomy_enabled: true\nreviewed: 2024-02-30\n", "ValueError"),
+    "list as a key": (b"autonomy_enabled: true\n? [a]\n: 1\n", "unhashable key"),
+    "deep nesting": (b"autonomy_enabled: true\nx: " + b"[" * 3000 + b"\n", "nested deeper than 50 levels"),
 }
 
 

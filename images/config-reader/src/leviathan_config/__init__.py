@@ -10,6 +10,7 @@ from leviathan_config.reader import (
     ConfigState,
     config_path_from_env,
     read_autonomy_config,
+    read_mounted_file,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "ConfigState",
     "config_path_from_env",
     "read_autonomy_config",
+    "read_mounted_file",
 ]

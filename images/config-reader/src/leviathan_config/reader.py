@@ -94,7 +94,7 @@ def read_autonomy_config(path: str | os.PathLike[str], previous: AutonomyConfig 
         return AutonomyConfig(ConfigState.ERROR, path, problem=problem, raw=raw)
 
     try:
-        raw = _read_bytes(path)
+        raw = read_mounted_file(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         # Also a missing mount directory, or a ..data link pointing nowhere.
         return AutonomyConfig(ConfigState.NOT_MOUNTED, path, problem=f"{path} does not exist")
@@ -117,6 +117,10 @@ def read_autonomy_config(path: str | os.PathLike[str], previous: AutonomyConfig 
         document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         return error(f"invalid YAML in {path}: {_describe_yaml_error(exc)}", raw)
+    except Exception as exc:  # every bad file is an outcome, never a crash
+        # PyYAML parses these but cannot build values from them: a date such as
+        # 2024-02-30, `!!int abc`, `!!timestamp x`, a 5000-digit integer, a list as a key.
+        return error(f"invalid YAML in {path}: {type(exc).__name__}: {exc}"[:300], raw)
 
     problem = _validate(document)
     if problem:
@@ -124,11 +128,12 @@ def read_autonomy_config(path: str | os.PathLike[str], previous: AutonomyConfig 
     return AutonomyConfig(ConfigState.LOADED, path, document["autonomy_enabled"], document, "", raw)
 
 
-def _read_bytes(path: str, attempts: int = 3) -> bytes:
+def read_mounted_file(path: str, limit: int, attempts: int = 3) -> bytes:
+    """At most `limit` + 1 bytes of a file in a kubelet-managed volume (so "too big" can be told)."""
     for attempt in range(attempts):
         try:
-            with open(path, "rb") as config_file:
-                return config_file.read(MAX_CONFIG_BYTES + 1)
+            with open(path, "rb") as mounted_file:
+                return mounted_file.read(limit + 1)
         except FileNotFoundError:
             # kubelet deletes the old ..<timestamp> dir right after renaming the new
             # one over ..data, so a read that began on the old dir can miss. The
@@ -172,19 +177,41 @@ def _describe_yaml_error(exc: yaml.YAMLError) -> str:
     return problem
 
 
+MAX_NESTING = 50
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans and no duplicate keys.
+    """SafeLoader with YAML 1.2 booleans, no duplicate keys and bounded nesting.
 
     PyYAML follows YAML 1.1, where yes/no/on/off are booleans. An operator
     who types `autonomy_enabled: off` should get an error, not a guess.
     A key written twice is an error too, rather than "the last one wins".
+    PyYAML composes nested collections recursively: thousands of `[` can
+    exhaust the interpreter's stack (a fatal error, not an exception), so
+    nesting is refused long before that.
     """
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_NESTING} levels", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
         seen: set[object] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
+            try:
+                duplicate = key in seen
+            except TypeError:
+                continue  # an unhashable key: the base class reports it as a YAML error
+            if duplicate:
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     serve = commands.add_parser("serve", help="serve the status API")
     serve.add_argument("--host", default="0.0.0.0")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_port, default=8000)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     check = commands.add_parser("check", help="query the status API and exit 0 only if autonomy_enabled is as expected")
@@ -47,6 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args.host, args.port, args.log_level)
     return _check(args.url, args.expect_enabled == "true", args.timeout)
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a TCP port (1-65535)")
+    return port
 
 
 def _serve(host: str, port: int, log_level: str) -> int:
@@ -99,8 +106,8 @@ def _check(url: str, expected: bool, timeout: float) -> int:
 
 def _check_once(url: str, token: bytes, expected: bool) -> tuple[bool, str]:
     headers = {"Authorization": "Bearer " + token.decode("latin-1")}
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - operator-given URL
     try:
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310 - operator-given URL
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - operator-given URL
             body = json.loads(response.read())
     except urllib.error.HTTPError as exc:
@@ -109,8 +116,8 @@ def _check_once(url: str, token: bytes, expected: bool) -> tuple[bool, str]:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         return False, f"cannot reach {url}: {reason}"
-    except ValueError:
-        return False, f"{url} did not answer JSON"
+    except ValueError as exc:  # a malformed URL, or an answer that is not JSON
+        return False, f"{url}: {exc}"[:300]
     enabled = body.get("autonomy_enabled") if isinstance(body, dict) else None
     source = body.get("source") if isinstance(body, dict) else None
     if not isinstance(enabled, bool):

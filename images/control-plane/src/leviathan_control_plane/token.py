@@ -15,6 +15,8 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from leviathan_config import read_mounted_file
+
 log = logging.getLogger(__name__)
 
 TOKEN_FILE_ENV = "LEVIATHAN_CONTROL_PLANE_TOKEN_FILE"  # noqa: S105 - a variable name
@@ -35,8 +37,7 @@ class TokenRead:
 
 def read_token_file(path: str) -> TokenRead:
     try:
-        with open(path, "rb") as token_file:
-            raw = token_file.read(MAX_TOKEN_BYTES + 1)
+        raw = read_mounted_file(path, MAX_TOKEN_BYTES)  # retries kubelet's swap race, like the config
     except FileNotFoundError:
         return TokenRead(None, f"token file {path} does not exist")
     except OSError as exc:

@@ -11,7 +11,7 @@ import os
 import sys
 
 from leviathan_config import ConfigState, config_path_from_env, read_autonomy_config
-from leviathan_scheduler.exit_codes import EXIT_CONFIG_ERROR, EXIT_CONFIG_NOT_MOUNTED, EXIT_OK
+from leviathan_scheduler.exit_codes import EXIT_CONFIG_ERROR, EXIT_CONFIG_NOT_MOUNTED, EXIT_OK, EXIT_UNEXPECTED
 from leviathan_scheduler.output import say
 
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -46,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         service_account=os.environ.get("LEVIATHAN_SERVICE_ACCOUNT"),
         tick_job=os.environ.get("LEVIATHAN_SCHEDULER_JOB_NAME") or None,
     )
-    return run_enabled_tick(config, options)
+    try:
+        return run_enabled_tick(config, options)
+    except Exception as exc:  # never a bare traceback as the only output
+        say(f"✗ Unexpected error ({type(exc).__name__}: {exc}); stopping without submitting more jobs")
+        return EXIT_UNEXPECTED
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,7 +1,8 @@
 """Exit codes of one tick; docs/RUNBOOK.md lists them for operators."""
 
 EXIT_OK = 0  # tick done: autonomy off, nothing to do, or Jobs submitted
-EXIT_USAGE = 2  # bad command line
+EXIT_UNEXPECTED = 1  # a bug, not an input: one line, and nothing more is submitted
+# 2 is argparse's exit for a bad command line.
 EXIT_CONFIG_NOT_MOUNTED = 3  # fail closed: the config file does not exist
 EXIT_CONFIG_ERROR = 4  # fail closed: the config file is unreadable or invalid
 EXIT_API_UNAVAILABLE = 5  # no credentials, or the API stayed unreachable through the retries

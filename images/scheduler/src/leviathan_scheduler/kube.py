@@ -78,10 +78,13 @@ class JobsApi:
     ) -> None:
         self._batch = client.BatchV1Api(api_client)
         self.namespace = namespace
+        # One budget for the whole tick, spent only on failed attempts and the pauses
+        # between them: a degraded API cannot hold a tick for (1 + maxJobsPerTick)
+        # budgets, and a long healthy tick still gets its retries.
         self._budget = retry_budget_seconds
+        self._spent = 0.0
         self._service_account = service_account
         self._sleep = sleep
-        self.requests = 0
 
     def list_jobs(self, label_selector: str) -> list[dict[str, Any]]:
         response = self._call(
@@ -117,20 +120,20 @@ class JobsApi:
         return True
 
     def _call(self, verb: str, request: Callable[[tuple[float, float]], Any]) -> Any:
-        deadline = time.monotonic() + self._budget
         delay = 0.5
         attempts = 0
         while True:
             attempts += 1
-            remaining = max(deadline - time.monotonic(), 1.0)
+            remaining = max(self._budget - self._spent, 1.0)
+            started = time.monotonic()
             try:
-                self.requests += 1
                 return request((min(5.0, remaining), min(15.0, remaining)))
             except ApiException as exc:
                 problem = self._classify(verb, exc)
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 problem = _describe_connection_error(exc)
-            remaining = deadline - time.monotonic()
+            self._spent += time.monotonic() - started
+            remaining = self._budget - self._spent
             if remaining <= 0:
                 raise ApiFailure(
                     EXIT_API_UNAVAILABLE,
@@ -140,6 +143,7 @@ class JobsApi:
             pause = min(delay, remaining)
             say(f"… {verb} {JOBS} failed ({problem}); retrying in {pause:.1f}s")
             self._sleep(pause)
+            self._spent += pause
             delay = min(delay * 2, 8.0)
 
     def _classify(self, verb: str, exc: ApiException) -> str:
