@@ -136,22 +136,31 @@ status: cluster ## Query /v1/autonomy/status through kubectl port-forward, with 
 require-reason:
 	@test -n $(QUOTED_REASON) || { echo 'Say why: make disable REASON="INC-123: runaway retries"' >&2; exit 1; }
 
+# disable and enable pass the CronJob's live suspend state through, so they never
+# resume a stopped scheduler (Helm 3) nor conflict with a kubectl patch (Helm 4).
+LIVE_SUSPEND = suspend=$$($(KUBECTL) get cronjob $(CRONJOB) -n $(NAMESPACE) -o jsonpath='{.spec.suspend}' 2>/dev/null)
+
 .PHONY: disable
 disable: require-reason cluster ## Switch autonomy off via helm, keeping every other value: make disable REASON="INC-123: why"
-	$(HELM) upgrade $(RELEASE) chart --namespace $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=false --set-literal autonomy.reason=$(QUOTED_REASON)
+	$(LIVE_SUSPEND); \
+	$(HELM) upgrade $(RELEASE) chart --namespace $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=false --set-literal autonomy.reason=$(QUOTED_REASON) --set scheduler.suspend=$${suspend:-false}
 
 .PHONY: enable
-enable: cluster ## Switch autonomy back on via helm (REASON optional)
-	$(HELM) upgrade $(RELEASE) chart --namespace $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=true --set-literal autonomy.reason=$(QUOTED_REASON)
+enable: cluster ## Switch autonomy back on via helm (REASON optional; a suspended CronJob stays suspended: make resume)
+	$(LIVE_SUSPEND); \
+	$(HELM) upgrade $(RELEASE) chart --namespace $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=true --set-literal autonomy.reason=$(QUOTED_REASON) --set scheduler.suspend=$${suspend:-false}
 
 .PHONY: emergency-stop
-emergency-stop: cluster ## Suspend the scheduler CronJob: no new ticks start
+emergency-stop: cluster ## Suspend the scheduler CronJob now, then record it in the release
 	$(KUBECTL) patch cronjob $(CRONJOB) -n $(NAMESPACE) -p '{"spec":{"suspend":true}}'
 	$(KUBECTL) get cronjob $(CRONJOB) -n $(NAMESPACE)
+	$(HELM) upgrade $(RELEASE) chart --namespace $(NAMESPACE) --reset-then-reuse-values --set scheduler.suspend=true \
+	  || { echo "The CronJob IS suspended, but the release does not record it yet: fix the error above and run this helm upgrade again" >&2; exit 1; }
 
 .PHONY: resume
-resume: cluster ## Un-suspend the scheduler CronJob
+resume: cluster ## Un-suspend the scheduler CronJob, and record it in the release
 	$(KUBECTL) patch cronjob $(CRONJOB) -n $(NAMESPACE) -p '{"spec":{"suspend":false}}'
+	$(HELM) upgrade $(RELEASE) chart --namespace $(NAMESPACE) --reset-then-reuse-values --set scheduler.suspend=false
 	$(KUBECTL) get cronjob $(CRONJOB) -n $(NAMESPACE)
 
 .PHONY: logs
