@@ -88,15 +88,21 @@ def test_4_disable_via_helm_stops_submissions(release):
 
 
 def test_5_emergency_stop_suspends_the_cronjob(release):
+    # The runbook's order: patch now, then record the same value in the release.
     kubectl("patch", "cronjob", CRONJOB, "-n", NAMESPACE, "-p", json.dumps({"spec": {"suspend": True}}))
     table = kubectl("get", "cronjob", CRONJOB, "-n", NAMESPACE).stdout.splitlines()
     header, row = table[0].split(), table[1].split()
     assert row[header.index("SUSPEND")] == "True"
+    upgrade("--set", "scheduler.suspend=true")  # the same value: no server-side-apply conflict
+    # A later upgrade for something else keeps the stop.
+    upgrade("--set-literal", "autonomy.reason=e2e: still stopped")
+    suspended = kubectl("get", "cronjob", CRONJOB, "-n", NAMESPACE, "-o", "jsonpath={.spec.suspend}").stdout
+    assert suspended == "true"
 
 
 def test_6_reenable_creates_workers(release):
     kubectl("patch", "cronjob", CRONJOB, "-n", NAMESPACE, "-p", json.dumps({"spec": {"suspend": False}}))
-    upgrade("--set", "autonomy.enabled=true", "--set-literal", "autonomy.reason=")
+    upgrade("--set", "autonomy.enabled=true", "--set", "scheduler.suspend=false", "--set-literal", "autonomy.reason=")
     lines = run_tick("enabled")
     assert any(line.startswith("✓ Submitted job leviathan-worker-") for line in lines), lines
     assert any(line.startswith("✓ Tick done") for line in lines), lines
