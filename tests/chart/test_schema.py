@@ -26,6 +26,10 @@ BAD_VALUES = [
     (["--set", "environment=Prod_1"], "/environment"),
     (["--set", "scheduler.tasks[0].name=crawl"], "missing property 'image'"),
     (["--set-literal", "autonomy.reason=line one\nline two"], "/autonomy/reason"),
+    # The runbook's -l app=... and the selectors depend on the chart's own labels.
+    (["--set", "controlPlane.podLabels.app=mine"], "invalid propertyName 'app'"),
+    (["--set", "scheduler.podLabels.app=mine"], "invalid propertyName 'app'"),
+    (["--set", "commonLabels.app\\.kubernetes\\.io/component=x"], "invalid propertyName 'app.kubernetes.io/component'"),
 ]
 
 
