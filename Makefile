@@ -39,9 +39,12 @@ CONTAINER_ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2
 # Object names as the chart makes them (see chart/templates/_helpers.tpl).
 PREFIX := $(if $(findstring leviathan,$(RELEASE)),$(RELEASE),$(RELEASE)-leviathan)
 CRONJOB := $(PREFIX)-$(ENV)-scheduler
-SECRET := $(PREFIX)-secrets
 SERVICE := $(PREFIX)-control-plane
 WORKER_APP := $(PREFIX)-worker
+# With auth.existingSecret, name your Secret and key here.
+TOKEN_SECRET ?= $(PREFIX)-secrets
+TOKEN_KEY ?= LEVIATHAN_CONTROL_PLANE_TOKEN
+SERVICE_PORT ?= 8000
 
 .PHONY: help
 help: ## List the targets
@@ -119,12 +122,12 @@ deploy: cluster ## Install or upgrade the chart with values/ENV.yaml (dev)
 
 .PHONY: status
 status: cluster ## Query /v1/autonomy/status through kubectl port-forward, with the token from the Secret
-	@echo '+ CONTROL_PLANE_TOKEN=$$(kubectl get secret $(SECRET) -n $(NAMESPACE) -o jsonpath='"'"'{.data.LEVIATHAN_CONTROL_PLANE_TOKEN}'"'"' | base64 -d)'
-	@echo '+ kubectl port-forward -n $(NAMESPACE) svc/$(SERVICE) $(LOCAL_PORT):8000 &'
+	@echo '+ CONTROL_PLANE_TOKEN=$$(kubectl get secret $(TOKEN_SECRET) -n $(NAMESPACE) -o jsonpath='"'"'{.data.$(subst .,\.,$(TOKEN_KEY))}'"'"' | base64 -d)'
+	@echo '+ kubectl port-forward -n $(NAMESPACE) svc/$(SERVICE) $(LOCAL_PORT):$(SERVICE_PORT) &'
 	@echo '+ curl -H "Authorization: Bearer $$CONTROL_PLANE_TOKEN" http://127.0.0.1:$(LOCAL_PORT)/v1/autonomy/status'
-	@token=$$($(KUBECTL) get secret $(SECRET) -n $(NAMESPACE) -o jsonpath='{.data.LEVIATHAN_CONTROL_PLANE_TOKEN}' | base64 -d); \
-	test -n "$$token" || { echo "Secret $(SECRET) in $(NAMESPACE) has no token: is the release installed (make deploy)?" >&2; exit 1; }; \
-	$(KUBECTL) port-forward -n $(NAMESPACE) svc/$(SERVICE) $(LOCAL_PORT):8000 >/dev/null & forward=$$!; \
+	@token=$$($(KUBECTL) get secret $(TOKEN_SECRET) -n $(NAMESPACE) -o jsonpath='{.data.$(subst .,\.,$(TOKEN_KEY))}' | base64 -d); \
+	test -n "$$token" || { echo "Secret $(TOKEN_SECRET) in $(NAMESPACE) has no key $(TOKEN_KEY): is the release installed (make deploy)? With auth.existingSecret, pass TOKEN_SECRET= and TOKEN_KEY=" >&2; exit 1; }; \
+	$(KUBECTL) port-forward -n $(NAMESPACE) svc/$(SERVICE) $(LOCAL_PORT):$(SERVICE_PORT) >/dev/null & forward=$$!; \
 	trap 'kill $$forward 2>/dev/null' EXIT; \
 	for attempt in $$(seq 50); do \
 	  curl -fsS -H "Authorization: Bearer $$token" http://127.0.0.1:$(LOCAL_PORT)/v1/autonomy/status && echo && exit 0; \

@@ -45,7 +45,10 @@ def test_run_serves_the_chart_config_and_follows_local_toggles(tmp_path):
 
         flip = [str(PYTHON), script, "set", "--enabled", "false", "--reason", "INC-9, testing"]
         subprocess.run(flip, env=env, check=True, capture_output=True)
-        assert b'"autonomy_enabled": false' in status(port, token_file.read_text().strip())
+        deadline = time.monotonic() + 2
+        while b'"autonomy_enabled": false' not in status(port, token_file.read_text().strip()):
+            assert time.monotonic() < deadline, "the local toggle did not reach the control plane"
+            time.sleep(0.05)
         time.sleep(1.5)  # a dry-run tick or two
     finally:
         run.send_signal(signal.SIGINT)

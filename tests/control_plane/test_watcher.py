@@ -113,7 +113,13 @@ def test_restarted_observer_delivers_events_again(mount, recorder):
         watcher.stop()
 
 
-def test_dead_poller_is_unhealthy(mount, recorder):
+def test_dead_poller_is_unhealthy_even_with_a_live_observer(mount, recorder):
     watcher = start(recorder, poll_interval=0.05)
-    watcher.stop()
-    assert not watcher.healthy
+    try:
+        assert watcher.healthy
+        watcher._stopping.set()  # the poller's loop ends; the observer keeps running
+        watcher._poller.join(timeout=2)
+        assert watcher._observer.is_alive()
+        assert not watcher.healthy
+    finally:
+        watcher.stop()

@@ -128,8 +128,16 @@ def _zero_deadline(document):
     document["scheduler"]["tasks"][0]["activeDeadlineSeconds"] = 0
 
 
+def _bad_prefix(document):
+    document["worker"]["jobNamePrefix"] = "Workers_Of_Mine"
+
+
+def _release_selector_missing_the_workers(document):
+    document["worker"]["releaseSelector"] = {"app.kubernetes.io/instance": "another-release"}
+
+
 BAD_SETTINGS = {
-    "task without image": (_drop_image, "scheduler.tasks[0].image: expected a non-empty string"),
+    "task without image": (_drop_image, "scheduler.tasks[0].image: missing"),
     "duplicate task name": (_duplicate_task, "task names must be unique, inventory repeats"),
     "task name not a DNS label": (_bad_name, "scheduler.tasks[0].name: 'Not_A_Label' is not a DNS label"),
     "unknown task key": (_unknown_task_key, "scheduler.tasks[0]: unknown key replicas"),
@@ -138,8 +146,13 @@ BAD_SETTINGS = {
     "boolean maxConcurrentWorkers": (_boolean_limit, "scheduler.maxConcurrentWorkers: expected an integer"),
     "no worker section": (_no_worker, "worker: expected a mapping"),
     "selector without app": (_selector_without_app, "worker.selector: an app label is required"),
-    "env entry without name": (_env_without_name, "scheduler.tasks[1].env[0].name: expected a non-empty string"),
+    "env entry without name": (_env_without_name, "scheduler.tasks[1].env[0].name: missing"),
     "zero task deadline": (_zero_deadline, "tasks[0].activeDeadlineSeconds: expected an integer of at least 1"),
+    "job name prefix not a DNS label": (_bad_prefix, "worker.jobNamePrefix: 'Workers_Of_Mine' is not a DNS label"),
+    "release selector misses the workers": (
+        _release_selector_missing_the_workers,
+        "worker.releaseSelector: must be non-empty and match the worker Jobs' labels",
+    ),
 }
 
 

@@ -108,7 +108,7 @@ def _worker(worker: Mapping[str, Any]) -> WorkerSettings:
     if not release_selector or not release_selector.items() <= {**labels, **selector}.items():
         raise SettingsError("worker.releaseSelector: must be non-empty and match the worker Jobs' labels")
     return WorkerSettings(
-        job_name_prefix=_string(worker.get("jobNamePrefix"), "worker.jobNamePrefix"),
+        job_name_prefix=_job_name_prefix(worker.get("jobNamePrefix")),
         selector=selector,
         release_selector=release_selector,
         labels=labels,
@@ -120,6 +120,13 @@ def _worker(worker: Mapping[str, Any]) -> WorkerSettings:
         resources=_mapping(worker.get("resources", {}), "worker.resources"),
         image_pull_secrets=_strings(worker.get("imagePullSecrets", []), "worker.imagePullSecrets"),
     )
+
+
+def _job_name_prefix(value: Any) -> str:
+    prefix = _string(value, "worker.jobNamePrefix")
+    if not DNS_LABEL.match(prefix) or len(prefix) > 40:
+        raise SettingsError(f"worker.jobNamePrefix: {prefix!r} is not a DNS label of at most 40 characters")
+    return prefix
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
@@ -135,7 +142,11 @@ def _list(value: Any, where: str) -> list[Any]:
 
 
 def _string(value: Any, where: str, allow_empty: bool = False) -> str:
-    if not isinstance(value, str) or (not value and not allow_empty):
+    if value is None:
+        raise SettingsError(f"{where}: missing")
+    if not isinstance(value, str):
+        raise SettingsError(f"{where}: expected a string")
+    if not value and not allow_empty:
         raise SettingsError(f"{where}: expected a non-empty string")
     return value
 
