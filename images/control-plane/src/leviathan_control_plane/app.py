@@ -86,7 +86,7 @@ def create_app(settings: Settings) -> Starlette:
     async def status(request: Request) -> Response:
         if not authorized(request):
             return _UNAUTHORIZED
-        return Response(autonomy.current().status_body, media_type="application/json")
+        return autonomy.current().status_response
 
     async def detail(request: Request) -> Response:
         if not authorized(request):

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from starlette.responses import Response
+
 from leviathan_config import AutonomyConfig, ConfigState, read_autonomy_config
 from leviathan_control_plane.followed_file import FollowedFile
 from leviathan_control_plane.metrics import ControlPlaneMetrics
@@ -25,8 +27,9 @@ log = logging.getLogger(__name__)
 class Reported:
     config: AutonomyConfig
     enabled: bool
-    # The exact /v1/autonomy/status body, built once per change.
-    status_body: bytes = field(compare=False, repr=False)
+    # The /v1/autonomy/status answer, built once per change (a Response is
+    # stateless and can be sent any number of times).
+    status_response: Response = field(compare=False, repr=False)
     # When the file read last changed (its mtime), for GET /v1/autonomy.
     changed_at: float | None = field(compare=False, default=None)
 
@@ -74,11 +77,12 @@ class AutonomyView:
         config = read_autonomy_config(path, previous=current.config if current else None)
         enabled = config.enabled_or(self._default_enabled)
         body = json.dumps({"autonomy_enabled": enabled, "source": config.source}).encode()
+        response = Response(body, media_type="application/json")
         try:
             changed_at = os.stat(path).st_mtime if config.raw else None
         except OSError:
             changed_at = None
-        return Reported(config, enabled, body, changed_at)
+        return Reported(config, enabled, response, changed_at)
 
     def _on_change(self, previous: Reported | None, current: Reported) -> None:
         config = current.config
