@@ -75,6 +75,8 @@ class AutonomyView:
 
     def _load(self, path: str, current: Reported | None) -> Reported:
         config = read_autonomy_config(path, previous=current.config if current else None)
+        if current is not None and config is current.config:
+            return current  # same bytes: no new body, response or stat on every poll
         enabled = config.enabled_or(self._default_enabled)
         body = json.dumps({"autonomy_enabled": enabled, "source": config.source}).encode()
         response = Response(body, media_type="application/json")
