@@ -39,9 +39,7 @@ def load_client(namespace: str | None) -> tuple[client.ApiClient, str]:
     try:
         if os.environ.get("KUBECONFIG") or not os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_kube_config(client_configuration=configuration)
-            if namespace is None:
-                _, context = config.list_kube_config_contexts()
-                namespace = (context or {}).get("context", {}).get("namespace")
+            namespace = namespace or kubeconfig_namespace()
         else:
             config.load_incluster_config(client_configuration=configuration)
     except Exception as exc:  # the loaders raise several types; all mean "no credentials"
