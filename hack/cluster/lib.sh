@@ -1,0 +1,79 @@
+# Shared by up.sh and down.sh: where the local cluster lives and how it is reached.
+# shellcheck shell=bash
+source hack/cluster/pins.env
+
+RUN=${LEVIATHAN_CLUSTER_DIR:-.run/cluster}
+BIN=${CLUSTER_BIN:-.tools/cluster/bin}
+VENV_PYTHON=${VENV_PYTHON:-.venv/bin/python}
+
+# Every port is PORT_BASE + an offset, so a second cluster can run beside the first.
+PORT_BASE=${LEVIATHAN_CLUSTER_PORT_BASE:-16400}
+API_PORT=$((PORT_BASE + 43))
+ETCD_PORT=$((PORT_BASE + 79))
+ETCD_PEER_PORT=$((PORT_BASE + 80))
+KCM_PORT=$((PORT_BASE + 57))
+SCHEDULER_PORT=$((PORT_BASE + 59))
+KWOK_PORT=$((PORT_BASE + 50))
+ALL_PORTS=("$API_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" "$KWOK_PORT")
+
+NODE_NAME=kwok-node-0
+# Pods live on their own bridge and address ranges, inside network namespaces of this machine.
+BRIDGE=${LEVIATHAN_CLUSTER_BRIDGE:-lev0}
+BRIDGE_IP=10.244.0.1
+AGENT_POD_CIDR=10.244.0.0/17      # pods the agent runs
+KWOK_POD_CIDR=10.244.128.0/17     # pods kwok fakes (worker tasks)
+# A network namespace standing in for a pod, to run commands "from inside the cluster".
+CLIENT_NETNS=levpod-client
+CLIENT_IP=10.244.127.254
+SERVICE_CIDR=10.245.0.0/16
+SERVICE_API_IP=10.245.0.1         # the `kubernetes` Service: the first address of the range
+# Pods whose every container uses one of these images run for real; kwok fakes the rest.
+AGENT_IMAGE_PATTERN='^ghcr[.]io/leviathan/(control-plane|scheduler)[:@]'
+SYNC_PERIOD=${LEVIATHAN_CLUSTER_SYNC_PERIOD:-5}
+
+say() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# start NAME COMMAND...: run in its own session, output to $RUN/logs/NAME.log.
+start() {
+  local name=$1
+  shift
+  setsid "$@" >"$RUN/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN/pids/$name"
+}
+
+# The last lines a component wrote, for error messages.
+last_lines() { tail -n "${2:-15}" "$RUN/logs/$1.log" 2>/dev/null | sed "s/^/  $1| /" >&2; }
+
+# wait_for WHAT SECONDS COMMAND...: poll until COMMAND succeeds; on a dead component or
+# a timeout, say which, with its last log lines.
+wait_for() {
+  local what=$1 seconds=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    for pidfile in "$RUN"/pids/*; do
+      local name=${pidfile##*/}
+      if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+        echo "cluster-up: $name exited while waiting for $what; its last lines:" >&2
+        last_lines "$name"
+        return 1
+      fi
+    done
+    if ((SECONDS >= deadline)); then
+      local newest
+      newest=$(ls -t "$RUN/pids" | head -n 1)
+      echo "cluster-up: $what not ready after ${seconds}s; the last lines of $newest:" >&2
+      last_lines "$newest"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+running() {
+  local pidfile
+  for pidfile in "$RUN"/pids/*; do
+    [[ -e $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null && return 0
+  done
+  return 1
+}
