@@ -181,9 +181,32 @@ images: ## Build both images with docker or podman
 	$(CONTAINER_ENGINE) build -f images/control-plane/Dockerfile -t $(IMAGE_REGISTRY)/control-plane:$(VERSION) images
 	$(CONTAINER_ENGINE) build -f images/scheduler/Dockerfile -t $(IMAGE_REGISTRY)/scheduler:$(VERSION) images
 
+.PHONY: cluster-up
+cluster-up: $(VENV_STAMP) ## Start a real Kubernetes control plane on 127.0.0.1 (builds it on first use); kubeconfig in .run/cluster/kubeconfig
+	hack/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local control plane and its pods; nothing is left running
+	hack/cluster/down.sh
+
+# e2e: against LEVIATHAN_E2E_CONTEXT or KUBECONFIG when one is set; otherwise on the local
+# control plane, brought up before and down after (even when a test fails).
+LOCAL_KUBECONFIG := $(CURDIR)/.run/cluster/kubeconfig
+E2E_PYTEST = LEVIATHAN_E2E=1 HELM="$(HELM)" CONTAINER_ENGINE="$(CONTAINER_ENGINE)" $(VENV)/bin/pytest tests/e2e -v -n 0 $(E2E_ARGS)
+
 .PHONY: e2e
-e2e: $(VENV_STAMP) cluster ## The real-cluster end-to-end test (tests/e2e) against the current kube context
-	LEVIATHAN_E2E=1 HELM="$(HELM)" CONTAINER_ENGINE="$(CONTAINER_ENGINE)" $(VENV)/bin/pytest tests/e2e -v -n 0 $(E2E_ARGS)
+e2e: $(VENV_STAMP) ## tests/e2e on the local control plane, or on LEVIATHAN_E2E_CONTEXT / KUBECONFIG if set
+	@if [ -n "$${LEVIATHAN_E2E_CONTEXT:-}" ]; then \
+	  mkdir -p .run && $(KUBECTL) config view --minify --flatten --context "$$LEVIATHAN_E2E_CONTEXT" >.run/e2e-kubeconfig; \
+	  export KUBECONFIG=$(CURDIR)/.run/e2e-kubeconfig; \
+	fi; \
+	if [ -n "$${KUBECONFIG:-}" ]; then \
+	  hack/require-cluster.sh && $(E2E_PYTEST); \
+	else \
+	  hack/cluster/up.sh; \
+	  trap 'hack/cluster/down.sh' EXIT; \
+	  KUBECONFIG=$(LOCAL_KUBECONFIG) PATH="$(CURDIR)/.tools/cluster/bin:$$PATH" LEVIATHAN_E2E_LOCAL=1 $(E2E_PYTEST); \
+	fi
 
 .PHONY: clean
 clean: ## Remove .venv, .tools, .run and caches

@@ -1,42 +1,88 @@
-"""Real-cluster end-to-end tests: only with LEVIATHAN_E2E=1 and a reachable kube context.
+"""End-to-end tests on a real Kubernetes API server.
 
-Run them with `make e2e`. Without a cluster they are skipped, and say why.
+`make e2e` brings up the local control plane (hack/cluster: official kube-apiserver,
+controller-manager, scheduler and etcd, kwok for the node, our pod agent running the
+chart's pods from .venv) and runs these against it; with LEVIATHAN_E2E_CONTEXT or
+KUBECONFIG set it targets that cluster instead. Without LEVIATHAN_E2E=1 they are
+skipped, and say why.
+
+The runbook's commands run verbatim through a shell (`sh`), so the release is
+`leviathan` in namespace `leviathan`, as the runbook names them.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pytest
 
 from support.paths import CHART, REPO, VALUES_DIR, helm_binary
 
-NAMESPACE = "leviathan-e2e"
+NAMESPACE = "leviathan"
 RELEASE = "leviathan"
+CLUSTER_DIR = REPO / ".run" / "cluster"
+LOCAL = os.environ.get("LEVIATHAN_E2E_LOCAL") == "1"
+T = TypeVar("T")
 
 
-def run(*command: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    print("+", " ".join(command), flush=True)
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+class ComponentDied(AssertionError):
+    pass
+
+
+def check_components() -> None:
+    """On the local cluster, fail at once with the last lines of any component that died."""
+    if not LOCAL:
+        return
+    for pidfile in sorted((CLUSTER_DIR / "pids").glob("*")):
+        pid = int(pidfile.read_text())
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            log = CLUSTER_DIR / "logs" / f"{pidfile.name}.log"
+            tail = log.read_text(errors="replace").splitlines()[-20:] if log.exists() else ["(no log)"]
+            raise ComponentDied(f"{pidfile.name} died; its last lines:\n" + "\n".join(tail)) from None
+
+
+def run(*command: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None):
+    print("+", shlex.join(command), flush=True)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        check_components()
+        raise AssertionError(f"{shlex.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
 
 
+def sh(command: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """A runbook command, exactly as an operator pastes it into bash."""
+    return run("bash", "-o", "pipefail", "-c", command, check=check, env={**os.environ, **(env or {})})
+
+
+def in_cluster(command: str, check: bool = True, env: dict[str, str] | None = None):
+    """A runbook command that must run inside the cluster (the curl to the Service name)."""
+    if not LOCAL:
+        pytest.skip("in-cluster commands run on the local control plane only (make e2e without a context)")
+    exports = "".join(f"export {key}={shlex.quote(value)}; " for key, value in (env or {}).items())
+    return run(str(REPO / "hack" / "cluster" / "incluster.sh"), exports + command, check=check)
+
+
 def kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run(os.environ.get("KUBECTL", "kubectl"), *args, check=check)
+    return run("kubectl", *args, check=check)
 
 
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return run(helm_binary(), *args, check=check)
 
 
-def eventually(check, timeout: float, what: str, interval: float = 3.0):
+def eventually(check: Callable[[], T], timeout: float, what: str, interval: float = 1.0) -> T:
     deadline = time.monotonic() + timeout
     while True:
+        check_components()
         result = check()
         if result:
             return result
@@ -47,12 +93,8 @@ def eventually(check, timeout: float, what: str, interval: float = 3.0):
 
 def _skip_reason() -> str | None:
     if os.environ.get("LEVIATHAN_E2E") != "1":
-        return "real-cluster e2e: set LEVIATHAN_E2E=1 and a kube context (kind, k3d or a real cluster), or run make e2e"
-    probe = subprocess.run(
-        [os.environ.get("KUBECTL", "kubectl"), "version", "--request-timeout=5s", "-o", "json"],
-        capture_output=True,
-        text=True,
-    )
+        return "real-cluster e2e: run make e2e (it starts a local control plane), or set LEVIATHAN_E2E=1 and a context"
+    probe = subprocess.run(["kubectl", "version", "--request-timeout=5s", "-o", "json"], capture_output=True, text=True)
     if probe.returncode != 0:
         return f"real-cluster e2e: no cluster reachable from the current kube context ({probe.stderr.strip()[:200]})"
     return None
@@ -66,56 +108,73 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.fixture(autouse=True)
+def components_alive():
+    check_components()
+    yield
+    check_components()
+
+
+@pytest.fixture(scope="session")
+def namespace() -> str:
+    """The runbook's namespace, under the restricted Pod Security Standard."""
+    existing = kubectl("get", "namespace", NAMESPACE, check=False)
+    if existing.returncode == 0 and not LOCAL:
+        releases = helm("list", "-n", NAMESPACE, "-q").stdout.split()
+        if releases:
+            pytest.fail(f"namespace {NAMESPACE} already holds releases {releases}: e2e needs it to itself")
+    if existing.returncode != 0:
+        kubectl("create", "namespace", NAMESPACE)
+    kubectl("label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted", "--overwrite")
+    return NAMESPACE
+
+
 @dataclass
 class Images:
-    control_plane: tuple[str, str]  # repository, tag
-    scheduler: tuple[str, str]
+    """Extra helm flags naming the images; none on the local cluster, whose agent runs ours from .venv."""
 
-    def helm_flags(self) -> list[str]:
-        return [
-            "--set", f"controlPlane.image.repository={self.control_plane[0]}",
-            "--set", f"controlPlane.image.tag={self.control_plane[1]}",
-            "--set", f"scheduler.image.repository={self.scheduler[0]}",
-            "--set", f"scheduler.image.tag={self.scheduler[1]}",
-        ]  # fmt: skip
+    flags: list[str]
 
 
 @pytest.fixture(scope="session")
 def images(request: pytest.FixtureRequest) -> Images:
-    """Build both images; load them into kind, or use the ones pushed to --image-registry."""
+    """Local cluster: the chart's own image names. Elsewhere: build both images and load them
+    into kind or k3d, or use the ones pushed to --image-registry."""
+    if LOCAL:
+        return Images([])
     registry = request.config.getoption("--image-registry")
-    tag = f"e2e-{int(time.time())}"
     if registry:
-        return Images((f"{registry}/control-plane", "0.1.0"), (f"{registry}/scheduler", "0.1.0"))
-    engine = os.environ.get("CONTAINER_ENGINE") or "docker"
-    context = kubectl("config", "current-context").stdout.strip()
-    built = Images(("leviathan/control-plane", tag), ("leviathan/scheduler", tag))
-    for name, (repository, image_tag) in (("control-plane", built.control_plane), ("scheduler", built.scheduler)):
-        run(
-            engine,
-            "build",
-            "-f",
-            str(REPO / "images" / name / "Dockerfile"),
-            "-t",
-            f"{repository}:{image_tag}",
-            str(REPO / "images"),
-        )
-        if context.startswith("kind-"):
-            run("kind", "load", "docker-image", f"{repository}:{image_tag}", "--name", context.removeprefix("kind-"))
-        elif not context.startswith("k3d-"):
-            pytest.fail(f"context {context!r} is neither kind nor k3d: push the images and pass --image-registry")
-        else:
-            run("k3d", "image", "import", f"{repository}:{image_tag}", "-c", context.removeprefix("k3d-"))
-    return built
+        repositories = {name: f"{registry}/{name}" for name in ("control-plane", "scheduler")}
+        tag = "0.1.0"
+    else:
+        engine = os.environ.get("CONTAINER_ENGINE") or "docker"
+        context = kubectl("config", "current-context").stdout.strip()
+        tag = f"e2e-{int(time.time())}"
+        repositories = {name: f"leviathan/{name}" for name in ("control-plane", "scheduler")}
+        for name, repository in repositories.items():
+            dockerfile = str(REPO / "images" / name / "Dockerfile")
+            run(engine, "build", "-f", dockerfile, "-t", f"{repository}:{tag}", str(REPO / "images"))
+            if context.startswith("kind-"):
+                run("kind", "load", "docker-image", f"{repository}:{tag}", "--name", context.removeprefix("kind-"))
+            elif context.startswith("k3d-"):
+                run("k3d", "image", "import", f"{repository}:{tag}", "-c", context.removeprefix("k3d-"))
+            else:
+                pytest.fail(f"context {context!r} is neither kind nor k3d: push the images and pass --image-registry")
+    flags = []
+    for name, key in (("control-plane", "controlPlane"), ("scheduler", "scheduler")):
+        flags += ["--set", f"{key}.image.repository={repositories[name]}", "--set", f"{key}.image.tag={tag}"]
+    return Images(flags)
+
+
+def install_args(images: Images) -> list[str]:
+    """`helm upgrade --install leviathan chart -n leviathan -f values/dev.yaml`, as the README has it."""
+    chart_and_values = [str(CHART), "-n", NAMESPACE, "-f", str(VALUES_DIR / "dev.yaml")]
+    return ["upgrade", "--install", RELEASE, *chart_and_values, *images.flags]
 
 
 @pytest.fixture(scope="session")
-def release(images: Images):
-    """The chart installed with values/dev.yaml in a namespace of its own; uninstalled at the end."""
-    helm(
-        "upgrade", "--install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--create-namespace",
-        "-f", str(VALUES_DIR / "dev.yaml"), *images.helm_flags(), "--wait", "--timeout", "5m",
-    )  # fmt: skip
+def release(namespace: str, images: Images):
+    """The chart installed with values/dev.yaml; uninstalled at the end if a test left it there."""
+    helm(*install_args(images), "--wait", "--timeout", "3m")
     yield images
-    helm("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", check=False)
-    kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
+    helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
