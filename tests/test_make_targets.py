@@ -1,15 +1,23 @@
-"""The operator targets in the Makefile: the right commands, and a clear stop without a cluster."""
+"""The operations targets run exactly the runbook's commands, print them first, and stop clearly without a cluster."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from support.control_plane import free_port
 from support.helm import find, render_chart
 from support.paths import REPO
+from support.runbook_docs import code_spans, table_rows
+
+RUNBOOK = (REPO / "docs" / "RUNBOOK.md").read_text()
+COMMAND_WORDS = ("kubectl", "helm", "curl", "export")
+# What may run before a target's commands: checks that stop with one clear line.
+CHECKS = ("hack/require-", "test -n ")
 
 
 def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -17,6 +25,61 @@ def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
         ["make", "--no-print-directory", *args],
         cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
+
+
+def runbook_rows() -> list[tuple[list[str], list[str]]]:
+    """(make command line, the commands of its row) for each quick-reference row with a make target."""
+    rows = []
+    for _action, command, target in table_rows(RUNBOOK, "## Quick reference"):
+        [make_line] = code_spans(target) or [""]
+        if make_line:
+            commands = [span for span in code_spans(command) if span.split(" ", 1)[0] in COMMAND_WORDS]
+            rows.append((shlex.split(make_line), commands))
+    return rows
+
+
+ROWS = runbook_rows()
+OPERATIONS = ["deploy", "status", "disable", "enable", "emergency-stop", "resume", "logs", "workers"]
+
+
+def test_every_operations_target_has_its_runbook_row():
+    assert sorted(args[1] for args, _ in ROWS) == sorted(OPERATIONS)
+    assert all(commands for _, commands in ROWS)
+
+
+@pytest.mark.parametrize(("make_line", "commands"), ROWS, ids=[args[1] for args, _ in ROWS])
+def test_runs_exactly_the_commands_of_its_runbook_row(make_line, commands):
+    result = make("-n", *make_line[1:])
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.splitlines()
+    assert [line for line in printed if line.split(" ", 1)[0] in COMMAND_WORDS] == commands
+    # Nothing else runs: no hidden read of the cluster whose failure would end in a bare "Error 1".
+    assert [
+        line for line in printed if line.split(" ", 1)[0] not in COMMAND_WORDS and not line.startswith(CHECKS)
+    ] == []
+
+
+def test_disable_and_enable_read_nothing_that_could_fail_silently():
+    """Item 7: `make disable`/`enable` used to read the CronJob first and die with a bare "Error 1"."""
+    makefile = (REPO / "Makefile").read_text()
+    for target in ("disable", "enable"):
+        recipe = makefile.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
+        assert "$$(" not in recipe and "LIVE_SUSPEND" not in recipe
+
+
+def test_the_emergency_stop_is_the_patch_and_nothing_from_helm():
+    printed = make("-n", "emergency-stop").stdout
+    assert "helm" not in printed
+    assert """kubectl patch cronjob leviathan-dev-scheduler -n leviathan -p '{"spec":{"suspend":true}}'""" in printed
+
+
+def test_helm_commands_name_the_chart_by_absolute_path(tmp_path):
+    """The targets upgrade $LEVIATHAN_CHART, this checkout's chart unless set: valid from any directory."""
+    chart = make("--eval", 'show-chart: ; @echo "$$LEVIATHAN_CHART"', "show-chart")
+    assert chart.returncode == 0, chart.stderr
+    assert Path(chart.stdout.splitlines()[-1]) == REPO / "chart"
+    for target in (["deploy"], ["disable", "REASON=x"], ["enable"]):
+        assert ' "$LEVIATHAN_CHART" ' in make("-n", *target).stdout
 
 
 @pytest.fixture
@@ -55,36 +118,38 @@ def test_stops_clearly_without_a_cluster(target, unreachable_cluster):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(
-    ("target", "expected"),
-    [
-        (["deploy"], "upgrade --install leviathan chart --namespace leviathan --create-namespace -f values/dev.yaml"),
-        (
-            ["disable", "REASON=INC-123: runaway retries, again"],
-            "upgrade leviathan chart --namespace leviathan --reset-then-reuse-values --set autonomy.enabled=false "
-            "--set-literal autonomy.reason='INC-123: runaway retries, again'",
-        ),
-        (["enable"], "--reset-then-reuse-values --set autonomy.enabled=true --set-literal autonomy.reason=''"),
-        (["disable", "REASON=x"], "get cronjob leviathan-dev-scheduler -n leviathan -o jsonpath='{.spec.suspend}'"),
-        (["disable", "REASON=x"], "--set scheduler.suspend=${suspend:-false}"),
-        (["enable"], "--set scheduler.suspend=${suspend:-false}"),
-        (["emergency-stop"], """patch cronjob leviathan-dev-scheduler -n leviathan -p '{"spec":{"suspend":true}}'"""),
-        (
-            ["emergency-stop"],
-            "upgrade leviathan chart --namespace leviathan --reset-then-reuse-values --set scheduler.suspend=true",
-        ),
-        (["resume"], """patch cronjob leviathan-dev-scheduler -n leviathan -p '{"spec":{"suspend":false}}'"""),
-        (["resume"], "--reset-then-reuse-values --set scheduler.suspend=false"),
-        (["logs"], "logs -n leviathan -l app=leviathan-dev-scheduler --tail=50"),
-        (["workers"], "get jobs -n leviathan -l app=leviathan-worker --sort-by=.metadata.creationTimestamp"),
-        (["status"], "port-forward -n leviathan svc/leviathan-control-plane 18000:8000"),
-    ],
-    ids=lambda v: v[0] if isinstance(v, list) else None,
-)
-def test_prints_the_runbook_commands(target, expected):
-    result = make("-n", *target)
-    assert result.returncode == 0, result.stderr
-    assert expected in result.stdout
+def run_check(script: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    helm_dir = str(Path(make("-n", "tools").stdout.split("helm: ")[-1].strip() or "/").parent)
+    path = f"{helm_dir}:{os.environ['PATH']}"
+    return subprocess.run(
+        [str(REPO / "hack" / script), *args],
+        env={**os.environ, "PATH": path, **env}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_release_check_refuses_a_directory_that_is_no_chart(tmp_path, unreachable_cluster):
+    result = run_check("require-release.sh", "leviathan", "leviathan", env={"LEVIATHAN_CHART": str(tmp_path)})
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == f"LEVIATHAN_CHART={tmp_path} is not a chart directory (no Chart.yaml with a name and a version)."
+    )
+
+
+def test_release_check_says_why_it_cannot_list_releases(unreachable_cluster):
+    env = {**unreachable_cluster, "LEVIATHAN_CHART": str(REPO / "chart")}
+    result = run_check("require-release.sh", "leviathan", "leviathan", env=env)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Cannot list the Helm releases in namespace leviathan: ")
+
+
+def test_token_check_says_what_to_pass(unreachable_cluster):
+    result = run_check("require-token-secret.sh", "ops-token", "token", "leviathan", env=unreachable_cluster)
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "Secret ops-token in namespace leviathan has no key token: is the release installed"
+    )
 
 
 @pytest.mark.parametrize(("release", "env"), [("leviathan", "dev"), ("ops", "prod"), ("leviathan-b", "staging")])
@@ -94,13 +159,18 @@ def test_names_match_the_chart(release, env):
     worker_app = "app=" + find(docs, "ConfigMap")["data"][f"{env}.yaml"].split("app: ", 1)[1].split("\n", 1)[0]
     commands = make("-n", "emergency-stop", "workers", f"RELEASE={release}", f"ENV={env}").stdout
     assert f"patch cronjob {cronjob} " in commands
-    assert f"-l {worker_app} " in commands
+    assert f"-l {worker_app}\n" in commands
 
 
 def test_disable_insists_on_a_reason():
     result = make("disable")
     assert result.returncode != 0
     assert 'Say why: make disable REASON="INC-123: runaway retries"' in result.stderr
+
+
+def test_a_reason_survives_quotes_and_commas():
+    printed = make("-n", "disable", "REASON=INC-9: it's back, again").stdout
+    assert """--set-literal autonomy.reason='INC-9: it'"'"'s back, again'""" in printed
 
 
 def test_images_needs_a_container_engine():
