@@ -152,7 +152,7 @@ deploy: cluster ## Install or upgrade the chart ($$LEVIATHAN_CHART, this checkou
 .PHONY: status
 status: cluster token-secret ## Query /v1/autonomy/status through a port-forward, with the token from the Secret
 	export CONTROL_PLANE_TOKEN=$$(kubectl get secret $(TOKEN_SECRET) -n $(NAMESPACE) -o jsonpath='{.data.$(TOKEN_KEY_JSONPATH)}' | base64 -d)
-	kubectl port-forward -n $(NAMESPACE) svc/$(SERVICE) $(LOCAL_PORT):$(SERVICE_PORT) >/dev/null & trap "kill $$!" EXIT
+	kubectl port-forward -n $(NAMESPACE) svc/$(SERVICE) $(LOCAL_PORT):$(SERVICE_PORT) >/dev/null & trap "kill $$! 2>/dev/null" EXIT
 	curl -fsS -w '\n' --retry 10 --retry-connrefused --retry-delay 1 -H "Authorization: Bearer $$CONTROL_PLANE_TOKEN" http://127.0.0.1:$(LOCAL_PORT)/v1/autonomy/status
 
 .PHONY: disable

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from support.control_plane import free_port
+from kubelet_volume import publish
+from support.control_plane import TOKEN, ControlPlaneServer, free_port
 from support.helm import find, render_chart
 from support.paths import REPO
 from support.runbook_docs import code_spans, table_rows
@@ -177,3 +179,25 @@ def test_images_needs_a_container_engine():
     result = make("images", env={"PATH": "/usr/bin:/bin", "CONTAINER_ENGINE": ""})
     assert result.returncode != 0
     assert "needs docker or podman" in result.stderr or "cannot reach its engine" in result.stderr
+
+
+def test_the_status_curl_line_gets_the_answer(tmp_path):
+    """make status's curl, as the runbook shows it, against the real control plane on the forwarded port."""
+    [(_, commands)] = [row for row in ROWS if row[0][1] == "status"]
+    curl = commands[-1]
+    publish(tmp_path / "autonomy", {"dev.yaml": "autonomy_enabled: true\n"})
+    publish(tmp_path / "token", {"control-plane-token": TOKEN})
+    server = ControlPlaneServer(
+        tmp_path / "autonomy/dev.yaml", tmp_path / "token/control-plane-token", tmp_path / "log"
+    )
+    try:
+        local = curl.replace("http://127.0.0.1:18000", server.url)
+        env = {"PATH": os.environ["PATH"], "CONTROL_PLANE_TOKEN": TOKEN}
+        result = subprocess.run(["bash", "-c", local], env=env, capture_output=True, text=True, timeout=30)
+        wrong = subprocess.run(["bash", "-c", local], env={**env, "CONTROL_PLANE_TOKEN": "x"}, capture_output=True)
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("}\n")
+    assert json.loads(result.stdout)["autonomy_enabled"] is True
+    assert wrong.returncode == 22  # curl -f: a 401 fails the target
