@@ -142,11 +142,13 @@ token-secret:
 require-reason:
 	@test -n $(QUOTED_REASON) || { echo 'Say why: make disable REASON="INC-123: runaway retries"' >&2; exit 1; }
 
-OPS_TARGETS := cluster release token-secret deploy status disable enable emergency-stop resume logs workers
-$(OPS_TARGETS): export PATH = $(dir $(HELM)):$(dir $(KUBECTL)):$(ORIGINAL_PATH)
+KUBECTL_TARGETS := cluster token-secret status emergency-stop resume logs workers
+HELM_TARGETS := release deploy disable enable
+$(KUBECTL_TARGETS): export PATH = $(dir $(KUBECTL)):$(ORIGINAL_PATH)
+$(HELM_TARGETS): export PATH = $(dir $(HELM)):$(dir $(KUBECTL)):$(ORIGINAL_PATH)
 
 .PHONY: deploy
-deploy: cluster ## Install or upgrade the chart ($$LEVIATHAN_CHART, this checkout's) with values/ENV.yaml (dev)
+deploy: cluster ## Install or upgrade this checkout's chart (LEVIATHAN_CHART) with values/ENV.yaml (dev)
 	helm upgrade --install $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --create-namespace -f "$$LEVIATHAN_CHART/../values/$(ENV).yaml"
 
 .PHONY: status

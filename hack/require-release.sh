@@ -12,7 +12,7 @@ if [[ -z $wanted ]]; then
   echo "LEVIATHAN_CHART=$chart is not a chart directory (no Chart.yaml with a name and a version)." >&2
   exit 1
 fi
-if ! listed=$(helm list -n "$namespace" --all --filter "^${release}\$" -o yaml 2>&1); then
+if ! listed=$(helm list -n "$namespace" --filter "^${release}\$" -o yaml 2>&1); then
   echo "Cannot list the Helm releases in namespace $namespace: ${listed##*$'\n'}" >&2
   exit 1
 fi

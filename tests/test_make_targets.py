@@ -9,11 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kubelet_volume import publish
 from support.control_plane import TOKEN, ControlPlaneServer, free_port
 from support.helm import find, render_chart
-from support.paths import REPO
+from support.paths import REPO, helm_binary
 from support.runbook_docs import code_spans, table_rows
 
 RUNBOOK = (REPO / "docs" / "RUNBOOK.md").read_text()
@@ -121,8 +122,7 @@ def test_stops_clearly_without_a_cluster(target, unreachable_cluster):
 
 
 def run_check(script: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    helm_dir = str(Path(make("-n", "tools").stdout.split("helm: ")[-1].strip() or "/").parent)
-    path = f"{helm_dir}:{os.environ['PATH']}"
+    path = f"{Path(helm_binary()).parent}:{os.environ['PATH']}"  # the helm make puts first on PATH
     return subprocess.run(
         [str(REPO / "hack" / script), *args],
         env={**os.environ, "PATH": path, **env}, capture_output=True, text=True, timeout=60,
@@ -144,6 +144,44 @@ def test_release_check_says_why_it_cannot_list_releases(unreachable_cluster):
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
     assert line.startswith("Cannot list the Helm releases in namespace leviathan: ")
+
+
+def helm_memory_release(tmp_path: Path, chart_version: str | None) -> dict[str, str]:
+    """Helm's own memory storage driver, holding one release `leviathan` of the given chart version (or none)."""
+    releases = []
+    if chart_version:
+        metadata = {"name": "leviathan", "version": chart_version, "appVersion": chart_version}
+        releases.append(
+            {"name": "leviathan", "namespace": "leviathan", "version": 1, "info": {"status": "deployed"},
+             "chart": {"metadata": metadata}}
+        )  # fmt: skip
+    data = tmp_path / "releases.yaml"
+    data.write_text(yaml.safe_dump(releases))
+    return {"HELM_DRIVER": "memory", "HELM_MEMORY_DRIVER_DATA": str(data), "LEVIATHAN_CHART": str(REPO / "chart")}
+
+
+def test_release_check_accepts_the_same_chart_version(tmp_path, unreachable_cluster):
+    version = yaml.safe_load((REPO / "chart" / "Chart.yaml").read_text())["version"]
+    env = {**unreachable_cluster, **helm_memory_release(tmp_path, version)}
+    result = run_check("require-release.sh", "leviathan", "leviathan", env=env)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_release_check_refuses_another_chart_version(tmp_path, unreachable_cluster):
+    env = {**unreachable_cluster, **helm_memory_release(tmp_path, "0.0.9")}
+    result = run_check("require-release.sh", "leviathan", "leviathan", env=env)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0].startswith("Release leviathan runs leviathan-0.0.9, but LEVIATHAN_CHART=")
+    assert "an upgrade from it would change the images too" in result.stderr
+
+
+def test_release_check_says_when_nothing_is_installed(tmp_path, unreachable_cluster):
+    env = {**unreachable_cluster, **helm_memory_release(tmp_path, None)}
+    result = run_check("require-release.sh", "leviathan", "leviathan", env=env)
+    assert result.returncode == 1
+    assert (
+        result.stderr == "Release leviathan is not installed in namespace leviathan: install it first (make deploy).\n"
+    )
 
 
 def test_token_check_says_what_to_pass(unreachable_cluster):
