@@ -413,6 +413,24 @@ def test_the_contract_grep_prints_the_contract_line(enabled):
     assert expected.mismatches(output) == []
 
 
+@pytest.mark.parametrize(("edit_id", "start"), [("disable.edit-configmap", True), ("re-enable.edit-configmap", False)])
+def test_the_edit_done_by_kube_editor_is_the_contract_edit(tmp_path, edit_id, start):
+    """What the e2e suite runs instead of a person: kubectl runs `sh -c "$KUBE_EDITOR <file>"` on the object's YAML."""
+    configmap = render_chart(
+        {"autonomy": {"enabled": start}}, values_files=[VALUES_DIR / "dev.yaml"], show_only=["templates/configmap.yaml"]
+    )[0]
+    edited = tmp_path / "configmap.yaml"
+    edited.write_text(as_kubectl_yaml(configmap))
+    editor = CONTRACT.command(edit_id).kube_editor
+    subprocess.run(["sh", "-c", f"{editor} {edited}"], check=True)
+    after = yaml.safe_load(edited.read_text())
+    assert after["data"]["dev.yaml"] == configmap["data"]["dev.yaml"].replace(
+        f"autonomy_enabled: {str(start).lower()}", f"autonomy_enabled: {str(not start).lower()}", 1
+    )
+    grep = run_pipeline(CONTRACT.command("disable.grep-configmap").run, edited.read_text())
+    assert grep.strip() == f"autonomy_enabled: {str(not start).lower()}"
+
+
 @pytest.mark.parametrize(
     ("command_id", "kind"),
     [("not-mounted.deployment-volumes", "Deployment"), ("config-errors.cronjob-volumes", "CronJob")],

@@ -143,6 +143,14 @@ class Command:
     step: str = ""
 
     @property
+    def kube_editor(self) -> str | None:
+        """For a `kubectl edit`: a KUBE_EDITOR value that makes the contract's edit without a person,
+        so the command itself runs verbatim: KUBE_EDITOR="<this>" kubectl edit configmap ..."""
+        if not self.edit:
+            return None
+        return f"sed -i 's/^\\( *\\){self.edit['from']}$/\\1{self.edit['to']}/'"
+
+    @property
     def tool(self) -> str:
         """The program the command starts with: kubectl, curl, helm, export, echo."""
         return self.run.split()[0]
