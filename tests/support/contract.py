@@ -48,7 +48,11 @@ def parse_table(text: str) -> tuple[list[str], list[dict[str, str]]]:
 
 @dataclass(frozen=True)
 class Expect:
-    """What the contract says a command (or a step) prints. Empty fields expect nothing."""
+    """What the contract says a command (or a step) prints. Empty fields expect nothing.
+
+    `no_new_rows` (no worker Job appears) needs the output before and after a tick, so the
+    caller compares those; `mismatches` checks everything else.
+    """
 
     json: Mapping[str, Any] | None = None
     lines: tuple[str, ...] = ()
