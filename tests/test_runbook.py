@@ -150,9 +150,28 @@ MUTATIONS: dict[str, Callable[[str], str]] = {
     "deviation marker away from its step": move_to_the_end(
         "> **Differs from the reference runbook** (`not-mounted.apply-manifests`)"
     ),
+    "expected JSON not shown": lambda text: text.replace(
+        '```json\n{\n  "autonomy_enabled": false,\n  "source": "configmap:/etc/leviathan/autonomy/dev.yaml"\n}\n```\n',
+        "",
+        1,
+    ),
+    "look-for lines not shown": replace(f"```\n{DISABLED}\n{EXITING}\n```\n", "", STEP_4),
     "unset token variable": replace('"Authorization: Bearer $CONTROL_PLANE_TOKEN"', '"Authorization: Bearer $TOKEN"'),
     "deviation unmarked": replace("> **Differs from the reference runbook** (`config-errors.grep-errors`)", "> Note"),
 }
+
+
+def test_the_deviations_are_the_decided_ones():
+    """A new deviation is a decision (docs/DECISIONS.md), not a way to quiet the checker."""
+    assert sorted(deviations(RUNBOOK)) == [
+        "config-errors.grep-errors",
+        "emergency-stop.delete-all-workers",
+        "not-mounted.apply-manifests",
+        "query-status.set-token",
+        "quick-reference.query-status",
+        "unauthorized.echo-token",
+    ]
+    assert sorted(deviations(README)) == sorted(deviations(notes())) == ["quick-reference.query-status"]
 
 
 def test_the_unmodified_copy_is_accepted():
