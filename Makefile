@@ -5,6 +5,8 @@
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
+# A recipe runs in one shell (the operations targets' lines are the runbook's, pasted together).
+.ONESHELL:
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-print-directory
 
@@ -44,7 +46,13 @@ WORKER_APP := $(PREFIX)-worker
 # With auth.existingSecret, name your Secret and key here.
 TOKEN_SECRET ?= $(PREFIX)-secrets
 TOKEN_KEY ?= LEVIATHAN_CONTROL_PLANE_TOKEN
+TOKEN_KEY_JSONPATH = $(subst .,\.,$(TOKEN_KEY))
 SERVICE_PORT ?= 8000
+# The chart the Helm commands upgrade, by absolute path (the runbook's $LEVIATHAN_CHART):
+# this checkout's, unless set. hack/require-release.sh refuses a release of another chart version.
+LEVIATHAN_CHART ?= $(CURDIR)/chart
+export LEVIATHAN_CHART
+ORIGINAL_PATH := $(PATH)
 
 .PHONY: help
 help: ## List the targets
@@ -110,74 +118,78 @@ bench: $(VENV_STAMP) ## Benchmarks: status throughput, reload latency, memory, s
 	  apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	HELM="$(HELM)" $(VENV)/bin/python tests/bench/run.py
 
-## ---- Operating a cluster (each prints its commands; each needs a reachable cluster) ----
+## ---- Operating a cluster ---------------------------------------------------
+# Each target prints, then runs, exactly the commands of its row in docs/RUNBOOK.md's
+# quick reference (tests/test_make_targets.py holds the two together): make echoes each
+# recipe line as written, and .ONESHELL runs a recipe in one shell, as an operator's paste
+# would. kubectl and helm are called by name, as in the runbook: the helm that
+# hack/ensure-helm.sh picks, and kubectl, come first on PATH. The checks before them
+# (hack/require-*.sh) stop with one clear line.
 
 .PHONY: cluster
 cluster:
 	@hack/require-cluster.sh
 
-.PHONY: deploy
-deploy: cluster ## Install or upgrade the chart with values/ENV.yaml (dev)
-	$(HELM) upgrade --install $(RELEASE) chart --namespace $(NAMESPACE) --create-namespace -f values/$(ENV).yaml
+.PHONY: release
+release:
+	@hack/require-release.sh $(RELEASE) $(NAMESPACE)
 
-.PHONY: status
-status: cluster ## Query /v1/autonomy/status through kubectl port-forward, with the token from the Secret
-	@echo '+ CONTROL_PLANE_TOKEN=$$(kubectl get secret $(TOKEN_SECRET) -n $(NAMESPACE) -o jsonpath='"'"'{.data.$(subst .,\.,$(TOKEN_KEY))}'"'"' | base64 -d)'
-	@echo '+ kubectl port-forward -n $(NAMESPACE) svc/$(SERVICE) $(LOCAL_PORT):$(SERVICE_PORT) &'
-	@echo '+ curl -H "Authorization: Bearer $$CONTROL_PLANE_TOKEN" http://127.0.0.1:$(LOCAL_PORT)/v1/autonomy/status'
-	@token=$$($(KUBECTL) get secret $(TOKEN_SECRET) -n $(NAMESPACE) -o jsonpath='{.data.$(subst .,\.,$(TOKEN_KEY))}' | base64 -d); \
-	test -n "$$token" || { echo "Secret $(TOKEN_SECRET) in $(NAMESPACE) has no key $(TOKEN_KEY): is the release installed (make deploy)? With auth.existingSecret, pass TOKEN_SECRET= and TOKEN_KEY=" >&2; exit 1; }; \
-	$(KUBECTL) port-forward -n $(NAMESPACE) svc/$(SERVICE) $(LOCAL_PORT):$(SERVICE_PORT) >/dev/null & forward=$$!; \
-	trap 'kill $$forward 2>/dev/null' EXIT; \
-	for attempt in $$(seq 50); do \
-	  curl -fsS -H "Authorization: Bearer $$token" http://127.0.0.1:$(LOCAL_PORT)/v1/autonomy/status && echo && exit 0; \
-	  sleep 0.2; \
-	done; \
-	echo "The control plane did not answer through port-forward (kubectl get pods -n $(NAMESPACE) -l app=$(SERVICE))" >&2; exit 1
+.PHONY: token-secret
+token-secret:
+	@hack/require-token-secret.sh $(TOKEN_SECRET) $(TOKEN_KEY) $(NAMESPACE)
 
 .PHONY: require-reason
 require-reason:
 	@test -n $(QUOTED_REASON) || { echo 'Say why: make disable REASON="INC-123: runaway retries"' >&2; exit 1; }
 
-# disable and enable pass the CronJob's live suspend state through, so they never
-# resume a stopped scheduler (Helm 3) nor conflict with a kubectl patch (Helm 4).
-LIVE_SUSPEND = suspend=$$($(KUBECTL) get cronjob $(CRONJOB) -n $(NAMESPACE) -o jsonpath='{.spec.suspend}' 2>/dev/null)
+KUBECTL_TARGETS := cluster token-secret status emergency-stop resume logs workers
+HELM_TARGETS := release deploy disable enable
+$(KUBECTL_TARGETS): export PATH = $(dir $(KUBECTL)):$(ORIGINAL_PATH)
+$(HELM_TARGETS): export PATH = $(dir $(HELM)):$(dir $(KUBECTL)):$(ORIGINAL_PATH)
+
+.PHONY: deploy
+deploy: cluster ## Install or upgrade this checkout's chart (LEVIATHAN_CHART) with values/ENV.yaml (dev)
+	helm upgrade --install $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --create-namespace -f "$$LEVIATHAN_CHART/../values/$(ENV).yaml"
+
+.PHONY: status
+status: cluster token-secret ## Query /v1/autonomy/status through a port-forward, with the token from the Secret
+	export CONTROL_PLANE_TOKEN=$$(kubectl get secret $(TOKEN_SECRET) -n $(NAMESPACE) -o jsonpath='{.data.$(TOKEN_KEY_JSONPATH)}' | base64 -d)
+	kubectl port-forward -n $(NAMESPACE) svc/$(SERVICE) $(LOCAL_PORT):$(SERVICE_PORT) >/dev/null & trap "kill $$! 2>/dev/null" EXIT
+	curl -fsS -w '\n' --retry 10 --retry-connrefused --retry-delay 1 -H "Authorization: Bearer $$CONTROL_PLANE_TOKEN" http://127.0.0.1:$(LOCAL_PORT)/v1/autonomy/status
 
 .PHONY: disable
-disable: require-reason cluster ## Switch autonomy off via helm, keeping every other value: make disable REASON="INC-123: why"
-	$(LIVE_SUSPEND); \
-	$(HELM) upgrade $(RELEASE) chart --namespace $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=false --set-literal autonomy.reason=$(QUOTED_REASON) --set scheduler.suspend=$${suspend:-false}
+disable: require-reason cluster release ## Switch autonomy off via helm, with a reason: make disable REASON='INC-123: why'
+	helm upgrade $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=false --set-literal autonomy.reason=$(QUOTED_REASON)
 
 .PHONY: enable
-enable: cluster ## Switch autonomy back on via helm (REASON optional; a suspended CronJob stays suspended: make resume)
-	$(LIVE_SUSPEND); \
-	$(HELM) upgrade $(RELEASE) chart --namespace $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=true --set-literal autonomy.reason=$(QUOTED_REASON) --set scheduler.suspend=$${suspend:-false}
+enable: cluster release ## Switch autonomy back on via helm (REASON optional); a suspended CronJob stays suspended: make resume
+	helm upgrade $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=true --set-literal autonomy.reason=$(QUOTED_REASON)
 
 .PHONY: emergency-stop
-emergency-stop: cluster ## Suspend the scheduler CronJob now, then record it in the release
-	$(KUBECTL) patch cronjob $(CRONJOB) -n $(NAMESPACE) -p '{"spec":{"suspend":true}}'
-	$(KUBECTL) get cronjob $(CRONJOB) -n $(NAMESPACE)
-	$(HELM) upgrade $(RELEASE) chart --namespace $(NAMESPACE) --reset-then-reuse-values --set scheduler.suspend=true \
-	  || { echo "The CronJob IS suspended, but the release does not record it yet: fix the error above and run this helm upgrade again" >&2; exit 1; }
+emergency-stop: cluster ## Suspend the scheduler CronJob (kubectl patch, nothing else) and show it
+	kubectl patch cronjob $(CRONJOB) -n $(NAMESPACE) -p '{"spec":{"suspend":true}}'
+	kubectl get cronjob $(CRONJOB) -n $(NAMESPACE)
 
 .PHONY: resume
-resume: cluster ## Un-suspend the scheduler CronJob, and record it in the release
-	$(KUBECTL) patch cronjob $(CRONJOB) -n $(NAMESPACE) -p '{"spec":{"suspend":false}}'
-	$(HELM) upgrade $(RELEASE) chart --namespace $(NAMESPACE) --reset-then-reuse-values --set scheduler.suspend=false
-	$(KUBECTL) get cronjob $(CRONJOB) -n $(NAMESPACE)
+resume: cluster ## Unsuspend the scheduler CronJob and show it
+	kubectl patch cronjob $(CRONJOB) -n $(NAMESPACE) -p '{"spec":{"suspend":false}}'
+	kubectl get cronjob $(CRONJOB) -n $(NAMESPACE)
 
 .PHONY: logs
 logs: cluster ## The scheduler's recent log lines
-	$(KUBECTL) logs -n $(NAMESPACE) -l app=$(CRONJOB) --tail=50
+	kubectl logs -n $(NAMESPACE) -l app=$(CRONJOB) --tail=50
 
 .PHONY: workers
-workers: cluster ## Worker Jobs, oldest first
-	$(KUBECTL) get jobs -n $(NAMESPACE) -l app=$(WORKER_APP) --sort-by=.metadata.creationTimestamp
+workers: cluster ## Worker Jobs
+	kubectl get jobs -n $(NAMESPACE) -l app=$(WORKER_APP)
+
+.PHONY: container-engine
+container-engine:
+	@test -n "$(CONTAINER_ENGINE)" || { echo "make images needs docker or podman; neither is installed" >&2; exit 1; }
+	$(CONTAINER_ENGINE) info >/dev/null 2>&1 || { echo "$(CONTAINER_ENGINE) is installed but cannot reach its engine (is the daemon running?)" >&2; exit 1; }
 
 .PHONY: images
-images: ## Build both images with docker or podman
-	@test -n "$(CONTAINER_ENGINE)" || { echo "make images needs docker or podman; neither is installed" >&2; exit 1; }
-	@$(CONTAINER_ENGINE) info >/dev/null 2>&1 || { echo "$(CONTAINER_ENGINE) is installed but cannot reach its engine (is the daemon running?)" >&2; exit 1; }
+images: container-engine ## Build both images with docker or podman
 	$(CONTAINER_ENGINE) build -f images/control-plane/Dockerfile -t $(IMAGE_REGISTRY)/control-plane:$(VERSION) images
 	$(CONTAINER_ENGINE) build -f images/scheduler/Dockerfile -t $(IMAGE_REGISTRY)/scheduler:$(VERSION) images
 

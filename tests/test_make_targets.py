@@ -1,15 +1,26 @@
-"""The operator targets in the Makefile: the right commands, and a clear stop without a cluster."""
+"""The operations targets run exactly the runbook's commands, print them first, and stop clearly without a cluster."""
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import subprocess
+from pathlib import Path
 
 import pytest
+import yaml
 
-from support.control_plane import free_port
+from kubelet_volume import publish
+from support.control_plane import TOKEN, ControlPlaneServer, free_port
 from support.helm import find, render_chart
-from support.paths import REPO
+from support.paths import REPO, helm_binary
+from support.runbook_docs import code_spans, table_rows
+
+RUNBOOK = (REPO / "docs" / "RUNBOOK.md").read_text()
+COMMAND_WORDS = ("kubectl", "helm", "curl", "export")
+# What may run before a target's commands: checks that stop with one clear line.
+CHECKS = ("hack/require-", "test -n ")
 
 
 def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -17,6 +28,61 @@ def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
         ["make", "--no-print-directory", *args],
         cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
+
+
+def runbook_rows() -> list[tuple[list[str], list[str]]]:
+    """(make command line, the commands of its row) for each quick-reference row with a make target."""
+    rows = []
+    for _action, command, target in table_rows(RUNBOOK, "## Quick reference"):
+        [make_line] = code_spans(target) or [""]
+        if make_line:
+            commands = [span for span in code_spans(command) if span.split(" ", 1)[0] in COMMAND_WORDS]
+            rows.append((shlex.split(make_line), commands))
+    return rows
+
+
+ROWS = runbook_rows()
+OPERATIONS = ["deploy", "status", "disable", "enable", "emergency-stop", "resume", "logs", "workers"]
+
+
+def test_every_operations_target_has_its_runbook_row():
+    assert sorted(args[1] for args, _ in ROWS) == sorted(OPERATIONS)
+    assert all(commands for _, commands in ROWS)
+
+
+@pytest.mark.parametrize(("make_line", "commands"), ROWS, ids=[args[1] for args, _ in ROWS])
+def test_runs_exactly_the_commands_of_its_runbook_row(make_line, commands):
+    result = make("-n", *make_line[1:])
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.splitlines()
+    assert [line for line in printed if line.split(" ", 1)[0] in COMMAND_WORDS] == commands
+    # Nothing else runs: no hidden read of the cluster whose failure would end in a bare "Error 1".
+    assert [
+        line for line in printed if line.split(" ", 1)[0] not in COMMAND_WORDS and not line.startswith(CHECKS)
+    ] == []
+
+
+def test_disable_and_enable_read_nothing_that_could_fail_silently():
+    """Item 7: `make disable`/`enable` used to read the CronJob first and die with a bare "Error 1"."""
+    makefile = (REPO / "Makefile").read_text()
+    for target in ("disable", "enable"):
+        recipe = makefile.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
+        assert "$$(" not in recipe and "LIVE_SUSPEND" not in recipe
+
+
+def test_the_emergency_stop_is_the_patch_and_nothing_from_helm():
+    printed = make("-n", "emergency-stop").stdout
+    assert "helm" not in printed
+    assert """kubectl patch cronjob leviathan-dev-scheduler -n leviathan -p '{"spec":{"suspend":true}}'""" in printed
+
+
+def test_helm_commands_name_the_chart_by_absolute_path(tmp_path):
+    """The targets upgrade $LEVIATHAN_CHART, this checkout's chart unless set: valid from any directory."""
+    chart = make("--eval", 'show-chart: ; @echo "$$LEVIATHAN_CHART"', "show-chart")
+    assert chart.returncode == 0, chart.stderr
+    assert Path(chart.stdout.splitlines()[-1]) == REPO / "chart"
+    for target in (["deploy"], ["disable", "REASON=x"], ["enable"]):
+        assert ' "$LEVIATHAN_CHART" ' in make("-n", *target).stdout
 
 
 @pytest.fixture
@@ -55,36 +121,75 @@ def test_stops_clearly_without_a_cluster(target, unreachable_cluster):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(
-    ("target", "expected"),
-    [
-        (["deploy"], "upgrade --install leviathan chart --namespace leviathan --create-namespace -f values/dev.yaml"),
-        (
-            ["disable", "REASON=INC-123: runaway retries, again"],
-            "upgrade leviathan chart --namespace leviathan --reset-then-reuse-values --set autonomy.enabled=false "
-            "--set-literal autonomy.reason='INC-123: runaway retries, again'",
-        ),
-        (["enable"], "--reset-then-reuse-values --set autonomy.enabled=true --set-literal autonomy.reason=''"),
-        (["disable", "REASON=x"], "get cronjob leviathan-dev-scheduler -n leviathan -o jsonpath='{.spec.suspend}'"),
-        (["disable", "REASON=x"], "--set scheduler.suspend=${suspend:-false}"),
-        (["enable"], "--set scheduler.suspend=${suspend:-false}"),
-        (["emergency-stop"], """patch cronjob leviathan-dev-scheduler -n leviathan -p '{"spec":{"suspend":true}}'"""),
-        (
-            ["emergency-stop"],
-            "upgrade leviathan chart --namespace leviathan --reset-then-reuse-values --set scheduler.suspend=true",
-        ),
-        (["resume"], """patch cronjob leviathan-dev-scheduler -n leviathan -p '{"spec":{"suspend":false}}'"""),
-        (["resume"], "--reset-then-reuse-values --set scheduler.suspend=false"),
-        (["logs"], "logs -n leviathan -l app=leviathan-dev-scheduler --tail=50"),
-        (["workers"], "get jobs -n leviathan -l app=leviathan-worker --sort-by=.metadata.creationTimestamp"),
-        (["status"], "port-forward -n leviathan svc/leviathan-control-plane 18000:8000"),
-    ],
-    ids=lambda v: v[0] if isinstance(v, list) else None,
-)
-def test_prints_the_runbook_commands(target, expected):
-    result = make("-n", *target)
-    assert result.returncode == 0, result.stderr
-    assert expected in result.stdout
+def run_check(script: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    path = f"{Path(helm_binary()).parent}:{os.environ['PATH']}"  # the helm make puts first on PATH
+    return subprocess.run(
+        [str(REPO / "hack" / script), *args],
+        env={**os.environ, "PATH": path, **env}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_release_check_refuses_a_directory_that_is_no_chart(tmp_path, unreachable_cluster):
+    result = run_check("require-release.sh", "leviathan", "leviathan", env={"LEVIATHAN_CHART": str(tmp_path)})
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == f"LEVIATHAN_CHART={tmp_path} is not a chart directory (no Chart.yaml with a name and a version)."
+    )
+
+
+def test_release_check_says_why_it_cannot_list_releases(unreachable_cluster):
+    env = {**unreachable_cluster, "LEVIATHAN_CHART": str(REPO / "chart")}
+    result = run_check("require-release.sh", "leviathan", "leviathan", env=env)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Cannot list the Helm releases in namespace leviathan: ")
+
+
+def helm_memory_release(tmp_path: Path, chart_version: str | None) -> dict[str, str]:
+    """Helm's own memory storage driver, holding one release `leviathan` of the given chart version (or none)."""
+    releases = []
+    if chart_version:
+        metadata = {"name": "leviathan", "version": chart_version, "appVersion": chart_version}
+        releases.append(
+            {"name": "leviathan", "namespace": "leviathan", "version": 1, "info": {"status": "deployed"},
+             "chart": {"metadata": metadata}}
+        )  # fmt: skip
+    data = tmp_path / "releases.yaml"
+    data.write_text(yaml.safe_dump(releases))
+    return {"HELM_DRIVER": "memory", "HELM_MEMORY_DRIVER_DATA": str(data), "LEVIATHAN_CHART": str(REPO / "chart")}
+
+
+def test_release_check_accepts_the_same_chart_version(tmp_path, unreachable_cluster):
+    version = yaml.safe_load((REPO / "chart" / "Chart.yaml").read_text())["version"]
+    env = {**unreachable_cluster, **helm_memory_release(tmp_path, version)}
+    result = run_check("require-release.sh", "leviathan", "leviathan", env=env)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_release_check_refuses_another_chart_version(tmp_path, unreachable_cluster):
+    env = {**unreachable_cluster, **helm_memory_release(tmp_path, "0.0.9")}
+    result = run_check("require-release.sh", "leviathan", "leviathan", env=env)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0].startswith("Release leviathan runs leviathan-0.0.9, but LEVIATHAN_CHART=")
+    assert "an upgrade from it would change the images too" in result.stderr
+
+
+def test_release_check_says_when_nothing_is_installed(tmp_path, unreachable_cluster):
+    env = {**unreachable_cluster, **helm_memory_release(tmp_path, None)}
+    result = run_check("require-release.sh", "leviathan", "leviathan", env=env)
+    assert result.returncode == 1
+    assert (
+        result.stderr == "Release leviathan is not installed in namespace leviathan: install it first (make deploy).\n"
+    )
+
+
+def test_token_check_says_what_to_pass(unreachable_cluster):
+    result = run_check("require-token-secret.sh", "ops-token", "token", "leviathan", env=unreachable_cluster)
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "Secret ops-token in namespace leviathan has no key token: is the release installed"
+    )
 
 
 @pytest.mark.parametrize(("release", "env"), [("leviathan", "dev"), ("ops", "prod"), ("leviathan-b", "staging")])
@@ -94,7 +199,7 @@ def test_names_match_the_chart(release, env):
     worker_app = "app=" + find(docs, "ConfigMap")["data"][f"{env}.yaml"].split("app: ", 1)[1].split("\n", 1)[0]
     commands = make("-n", "emergency-stop", "workers", f"RELEASE={release}", f"ENV={env}").stdout
     assert f"patch cronjob {cronjob} " in commands
-    assert f"-l {worker_app} " in commands
+    assert f"-l {worker_app}\n" in commands
 
 
 def test_disable_insists_on_a_reason():
@@ -103,7 +208,34 @@ def test_disable_insists_on_a_reason():
     assert 'Say why: make disable REASON="INC-123: runaway retries"' in result.stderr
 
 
+def test_a_reason_survives_quotes_and_commas():
+    printed = make("-n", "disable", "REASON=INC-9: it's back, again").stdout
+    assert """--set-literal autonomy.reason='INC-9: it'"'"'s back, again'""" in printed
+
+
 def test_images_needs_a_container_engine():
     result = make("images", env={"PATH": "/usr/bin:/bin", "CONTAINER_ENGINE": ""})
     assert result.returncode != 0
     assert "needs docker or podman" in result.stderr or "cannot reach its engine" in result.stderr
+
+
+def test_the_status_curl_line_gets_the_answer(tmp_path):
+    """make status's curl, as the runbook shows it, against the real control plane on the forwarded port."""
+    [(_, commands)] = [row for row in ROWS if row[0][1] == "status"]
+    curl = commands[-1]
+    publish(tmp_path / "autonomy", {"dev.yaml": "autonomy_enabled: true\n"})
+    publish(tmp_path / "token", {"control-plane-token": TOKEN})
+    server = ControlPlaneServer(
+        tmp_path / "autonomy/dev.yaml", tmp_path / "token/control-plane-token", tmp_path / "log"
+    )
+    try:
+        local = curl.replace("http://127.0.0.1:18000", server.url)
+        env = {"PATH": os.environ["PATH"], "CONTROL_PLANE_TOKEN": TOKEN}
+        result = subprocess.run(["bash", "-c", local], env=env, capture_output=True, text=True, timeout=30)
+        wrong = subprocess.run(["bash", "-c", local], env={**env, "CONTROL_PLANE_TOKEN": "x"}, capture_output=True)
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("}\n")
+    assert json.loads(result.stdout)["autonomy_enabled"] is True
+    assert wrong.returncode == 22  # curl -f: a 401 fails the target

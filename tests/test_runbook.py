@@ -1,19 +1,42 @@
-"""docs/RUNBOOK.md cannot drift: every name, selector, path, port and flag its commands use
-is checked against the rendered chart, the control plane's routes and the scheduler's log lines."""
+"""The operators' docs keep the contract (tests/contract/runbook.yaml), and so do the chart and the code.
+
+Docs: docs/RUNBOOK.md step by step, README.md and the rendered NOTES.txt by their quick
+reference; mutated copies of the runbook prove the checker rejects each kind of drift.
+Chart and code: the contract's names, labels, paths, port, Secret, JSON answer and log lines,
+and the contract's own commands run for real where no cluster is needed (curl against the
+real control plane, `grep` over the chart's objects, the troubleshooting grep over real ticks).
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
+import subprocess
+from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 
 import pytest
 import yaml
 
-from support.helm import find, helm, pod_spec, render_chart
-from support.paths import CHART, REPO, VALUES_DIR
+from kubelet_volume import publish
+from support.contract import CONTRACT_FILE, Expect, load_contract
+from support.control_plane import TOKEN, ControlPlaneServer
+from support.helm import helm, pod_spec, render_chart
+from support.paths import CHART, REPO, SCHEDULER, VALUES_DIR
+from support.runbook_docs import (
+    deviations,
+    quick_reference_violations,
+    regions,
+    runbook_violations,
+    runnable_lines,
+)
 
+CONTRACT = load_contract()
 RUNBOOK = (REPO / "docs" / "RUNBOOK.md").read_text()
+README = (REPO / "README.md").read_text()
 KINDS = {
     "configmap": "ConfigMap",
     "cronjob": "CronJob",
@@ -23,105 +46,538 @@ KINDS = {
 }
 
 
-def commands(tool: str) -> list[str]:
-    """Command lines for `tool`, from shell blocks and from inline code."""
-    found = []
-    for block in re.findall(r"```bash\n(.*?)```", RUNBOOK, flags=re.S):
-        for line in block.splitlines():
-            line = line.split(" # ")[0].strip()
-            if line.startswith("# or: "):
-                line = line[len("# or: ") :]
-            if line.startswith(tool + " "):
-                found.append(line.rstrip("&").strip())
-    for inline in re.findall(r"`([^`\n]+)`", RUNBOOK):
-        # Inline mentions such as `kubectl edit` are prose; commands name the namespace.
-        if inline.startswith(tool + " ") and (" -n " in inline or tool == "curl"):
-            found.append(inline)
-    return sorted(set(found))
+@cache
+def notes() -> str:
+    """NOTES.txt as helm renders it for release leviathan in namespace leviathan with values/dev.yaml."""
+    result = helm(
+        "install", "leviathan", str(CHART), "-n", "leviathan", "--dry-run=client", "-f", str(VALUES_DIR / "dev.yaml")
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split("NOTES:", 1)[1]
+
+
+# ---- docs/RUNBOOK.md, README.md, NOTES.txt against the contract ------------------------------------
+
+
+def test_the_runbook_keeps_the_contract():
+    assert runbook_violations(RUNBOOK, CONTRACT) == []
+
+
+def test_the_readme_quick_reference_keeps_the_contract():
+    assert quick_reference_violations(README, CONTRACT, markdown=True) == []
+
+
+def test_the_notes_quick_reference_keeps_the_contract():
+    assert quick_reference_violations(notes(), CONTRACT, markdown=False) == []
+
+
+def test_every_deviation_is_one_line_with_a_reason():
+    for text in (RUNBOOK, README, notes()):
+        for command_id, reason in deviations(text).items():
+            assert len(reason.split()) >= 5, f"{command_id}: say why"
+
+
+def delete_region(text: str, marker: str) -> str:
+    [region] = [r for r in regions(text) if r.text.startswith(f"<!-- contract: {marker} -->")]
+    return text.replace(region.text, "", 1)
+
+
+def replace(old: str, new: str, after: str = "") -> Callable[[str], str]:
+    """Edit the first `old` that follows `after`."""
+
+    def edit(text: str) -> str:
+        start = text.index(after) if after else 0
+        at = text.index(old, start)
+        return text[:at] + new + text[at + len(old) :]
+
+    return edit
+
+
+def swap_sections(first: str, second: str, end: str) -> Callable[[str], str]:
+    """Swap the section from heading `first` to `second` with the one from `second` to `end`."""
+
+    def edit(text: str) -> str:
+        a, b, c = text.index(first), text.index(second), text.index(end)
+        return text[:a] + text[b:c] + text[a:b] + text[c:]
+
+    return edit
+
+
+def move_to_the_end(line_start: str) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        line = next(line for line in text.splitlines(keepends=True) if line.startswith(line_start))
+        return text.replace(line, "", 1) + "\n" + line
+
+    return edit
+
+
+PATCH_TRUE = """-p '{"spec":{"suspend":true}}'"""
+DISABLED = "⚠ Autonomy disabled in configuration (autonomy_enabled: false)"
+EXITING = "✓ Scheduler exiting cleanly without submitting jobs"
+STEP_4 = "<!-- contract: disable/verify-disabled -->"
+
+MUTATIONS: dict[str, Callable[[str], str]] = {
+    "deleted step": lambda text: delete_region(text, "emergency-stop/verify-suspended"),
+    "deleted optional step": lambda text: delete_region(text, "emergency-stop/delete-workers"),
+    "inverted patch": replace(PATCH_TRUE, PATCH_TRUE.replace("true", "false")),
+    "inverted patch in the quick reference": replace(PATCH_TRUE, PATCH_TRUE.replace("true", "false"), "## Quick"),
+    "inverted unsuspend": replace("""'{"spec":{"suspend":false}}'""", """'{"spec":{"suspend":true}}'"""),
+    "changed log line": replace(DISABLED, "⚠ Autonomy switched off (autonomy_enabled: false)", STEP_4),
+    "truncated log line": replace(EXITING, "✓ Scheduler exiting cleanly", STEP_4),
+    "changed log line while waiting": replace(DISABLED, DISABLED.replace("⚠", "✗")),
+    "wrong label selector": replace("-l app=leviathan-worker", "-l app=leviathan-workers"),
+    "wrong scheduler label": replace("-l app=leviathan-dev-scheduler --tail=50", "-l app=scheduler --tail=50"),
+    "renamed source": replace('"source": "configmap:', '"origin": "configmap:'),
+    "changed source": replace('"source": "configmap:/etc/leviathan/autonomy/dev.yaml"', '"source": "configmap"'),
+    "changed JSON answer": replace('"autonomy_enabled": false', '"autonomy_enabled": true'),
+    "extra JSON field": replace('"autonomy_enabled": true,', '"autonomy_enabled": true, "reason": "",'),
+    "wrong namespace": replace(
+        "kubectl get cronjob leviathan-dev-scheduler -n leviathan",
+        "kubectl get cronjob leviathan-dev-scheduler -n default",
+    ),
+    "changed grep output": replace("    autonomy_enabled: false\n", '    autonomy_enabled: "false"\n'),
+    "suspend shown False after a stop": replace("*/5 * * * *   True ", "*/5 * * * *   False"),
+    "only the 1.30+ table": lambda text: re.sub(
+        r"Before Kubernetes 1.30:\n\n```\nNAME +SCHEDULE +SUSPEND.*?```\n", "", text, count=1, flags=re.S
+    ),
+    "re-enable in the wrong order": swap_sections(
+        "### Step 1: update the ConfigMap", "### Step 2: unsuspend", "### Step 3: verify re-enablement"
+    ),
+    "bulk delete runs when pasted": replace("# kubectl delete jobs -n leviathan", "kubectl delete jobs -n leviathan"),
+    "deviation without a reason": replace(
+        "(`not-mounted.apply-manifests`): this chart", "(`not-mounted.apply-manifests`):\n\nthis chart"
+    ),
+    "deviation marker away from its step": move_to_the_end(
+        "> **Differs from the reference runbook** (`not-mounted.apply-manifests`)"
+    ),
+    "expected JSON not shown": lambda text: text.replace(
+        '```json\n{\n  "autonomy_enabled": false,\n  "source": "configmap:/etc/leviathan/autonomy/dev.yaml"\n}\n```\n',
+        "",
+        1,
+    ),
+    "look-for lines not shown": replace(f"```\n{DISABLED}\n{EXITING}\n```\n", "", STEP_4),
+    "unset token variable": replace('"Authorization: Bearer $CONTROL_PLANE_TOKEN"', '"Authorization: Bearer $TOKEN"'),
+    "deviation unmarked": replace("> **Differs from the reference runbook** (`config-errors.grep-errors`)", "> Note"),
+}
+
+
+def test_the_deviations_are_the_decided_ones():
+    """A new deviation is a decision (docs/DECISIONS.md), not a way to quiet the checker."""
+    assert sorted(deviations(RUNBOOK)) == [
+        "config-errors.grep-errors",
+        "emergency-stop.delete-all-workers",
+        "not-mounted.apply-manifests",
+        "query-status.set-token",
+        "quick-reference.query-status",
+        "unauthorized.echo-token",
+    ]
+    assert sorted(deviations(README)) == sorted(deviations(notes())) == ["quick-reference.query-status"]
+
+
+def test_the_unmodified_copy_is_accepted():
+    assert runbook_violations(str(RUNBOOK), CONTRACT) == []
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS.values(), ids=MUTATIONS.keys())
+def test_a_copy_with_one_contract_breaking_edit_is_rejected(mutation):
+    mutated = mutation(RUNBOOK)
+    assert mutated != RUNBOOK, "the edit did not apply"
+    assert runbook_violations(mutated, CONTRACT) != []
+
+
+@pytest.mark.parametrize(
+    ("document", "old", "new"),
+    [
+        (
+            "readme",
+            "kubectl get jobs -n leviathan -l app=leviathan-worker`",
+            "kubectl get jobs -n default -l app=leviathan-worker`",
+        ),
+        ("readme", PATCH_TRUE, PATCH_TRUE.replace("true", "false")),
+        ("readme", "Bearer $CONTROL_PLANE_TOKEN", "Bearer $TOKEN"),
+        ("notes", "--tail=50", "--tail=5"),
+        ("notes", PATCH_TRUE, PATCH_TRUE.replace("true", "false")),
+        (
+            "notes",
+            "kubectl edit configmap leviathan-autonomy-config -n leviathan   -> set autonomy_enabled: true",
+            "set autonomy_enabled: true",
+        ),
+    ],
+)
+def test_a_quick_reference_with_one_edit_is_rejected(document, old, new):
+    text, markdown = (README, True) if document == "readme" else (notes(), False)
+    assert old in text
+    assert quick_reference_violations(text.replace(old, new, 1), CONTRACT, markdown) != []
+
+
+# ---- What each finding of issue 13 became ------------------------------------------------------------
+
+
+def section(title: str) -> str:
+    """The runbook's section whose heading (## or ###) matches `title`, up to the next heading as high."""
+    heading = re.search(rf"^(#{{2,3}}) .*{title}.*$", RUNBOOK, flags=re.M | re.I)
+    assert heading, title
+    level = len(heading.group(1))
+    end = re.search(rf"^#{{2,{level}}} ", RUNBOOK[heading.end() :], flags=re.M)
+    return RUNBOOK[heading.start() : heading.end() + end.start() if end else None]
+
+
+def test_the_emergency_stop_runs_no_helm_upgrade():
+    """Item 1: the stop is the contract's patch; a helm upgrade could write the values' switch back."""
+    for title in ("Emergency stop", "CronJob suspended"):
+        assert [line for line in runnable_lines(section(title)) if line.startswith("helm ")] == []
+    for text in (README, notes()):
+        row = next(line for line in text.splitlines() if "Emergency stop" in line)
+        assert "helm" not in row
+
+
+def test_pasting_the_worker_step_cannot_delete_every_worker_job():
+    """Item 2: the bulk delete is commented out, with the reference's caution kept."""
+    step = section("Emergency stop")
+    assert "kubectl delete jobs -n leviathan -l app=leviathan-worker" not in runnable_lines(step)
+    assert "# kubectl delete jobs -n leviathan -l app=leviathan-worker" in step
+    assert "(use with caution)" in step
+
+
+def test_every_token_variable_is_the_exported_one():
+    """Item 3: `$TOKEN` is set nowhere; every document uses `$CONTROL_PLANE_TOKEN`."""
+    for text in (RUNBOOK, README, notes()):
+        assert "Bearer $TOKEN" not in text
+        assert "Bearer $CONTROL_PLANE_TOKEN" in text
+
+
+def helm_commands(text: str) -> list[str]:
+    found = re.findall(r"^\s*(helm (?:upgrade|install)\b.*)$", text, flags=re.M)
+    found += [c.replace("\\|", "|") for c in re.findall(r"`(helm (?:upgrade|install)\b[^`]*)`", text)]
+    return [command for command in found if " -n " in command]  # not prose such as "a routine `helm upgrade`"
+
+
+def helm_chart_problems(text: str) -> list[str]:
+    """Helm upgrades name the chart by $LEVIATHAN_CHART, and the doc says which Helm it needs."""
+    problems = [c for c in helm_commands(text) if shlex.split(c)[4 if "--install" in c else 3] != "$LEVIATHAN_CHART"]
+    problems += [
+        f"-f {p}" for c in helm_commands(text) for p in re.findall(r" -f (\S+)", c) if "$LEVIATHAN_CHART" not in p
+    ]
+    return problems
+
+
+def test_helm_commands_work_from_any_directory():
+    """Item 5: no relative `chart` (or values) path; the chart's checkout is named, and Helm's version stated."""
+    for text in (RUNBOOK, README):
+        assert helm_commands(text)
+        assert helm_chart_problems(text) == []
+        assert helm_chart_problems(text.replace('"$LEVIATHAN_CHART" -n', "chart -n", 1)) != []
+        assert "export LEVIATHAN_CHART=" in text
+        assert "Helm v3.14 or newer" in text
+    assert helm_chart_problems(notes()) == []
+
+
+def test_the_troubleshooting_grep_catches_every_failure_line(tmp_path):
+    """Item 6: the runbook's grep, run for real over what failing ticks print."""
+    [command] = [
+        line
+        for line in runnable_lines(section("errors reading"))
+        if line.startswith("kubectl logs -n leviathan -l app=leviathan-dev-scheduler") and "grep" in line
+    ]
+    pipeline = command.split(" | ", 1)[1]
+    failures = failing_tick_lines(tmp_path)
+    assert len(failures) >= 4
+    caught = subprocess.run(["bash", "-c", pipeline], input="\n".join(failures), capture_output=True, text=True)
+    assert caught.stdout.splitlines() == failures
+
+
+def failing_tick_lines(tmp_path: Path) -> list[str]:
+    """The one ✗ line of each way a tick fails without a cluster: config missing, invalid, API unreachable."""
+    mount = tmp_path / "autonomy"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {token: x}}]\ncontexts: [{name: c, context: {cluster: c, user: u, namespace: n}}]\n"
+        "current-context: c\n"
+    )
+    ticks = [None, "autonomy_enabled: maybe\n", "autonomy_enabled: [\n", "autonomy_enabled: true\nscheduler: 3\n"]
+    enabled = render_chart(values_files=[VALUES_DIR / "dev.yaml"], show_only=["templates/configmap.yaml"])
+    ticks.append(enabled[0]["data"]["dev.yaml"])
+    lines = []
+    for body in ticks:
+        if body is not None:
+            publish(mount, {"dev.yaml": body})
+        env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "KUBECONFIG": str(kubeconfig)}
+        env["LEVIATHAN_AUTONOMY_CONFIG"] = str(mount / "dev.yaml")
+        result = subprocess.run(
+            [str(SCHEDULER), "--retry-budget", "0.2"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode != 0, result.stderr
+        lines += [line for line in result.stderr.splitlines() if line.startswith("✗")]
+    return lines
+
+
+def test_re_enable_sets_the_config_before_it_unsuspends():
+    """Item 8: the reference's order, in the runbook, the README and NOTES."""
+    edit = "kubectl edit configmap leviathan-autonomy-config -n leviathan"
+    unsuspend = """kubectl patch cronjob leviathan-dev-scheduler -n leviathan -p '{"spec":{"suspend":false}}'"""
+    text = section("Re-enable autonomy")
+    assert text.index(edit) < text.index(unsuspend)
+    for text in (README, notes()):
+        row = next(line for line in text.splitlines() if "Re-enable" in line and unsuspend in line)
+        assert edit in row.split(unsuspend)[0]
+
+
+def test_the_cronjob_table_is_shown_for_every_supported_server():
+    """Item 9: servers before 1.30 print no TIMEZONE column; the chart supports 1.27+."""
+    assert yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"] == ">=1.27.0-0"
+    text = section("Emergency stop")
+    for columns in CONTRACT.table_columns.values():
+        header = re.search("^" + r"\s+".join(map(re.escape, columns)) + "$", text, flags=re.M)
+        assert header, columns
+        table = text[header.start() :].split("```", 1)[0]
+        assert CONTRACT.command("emergency-stop.get-cronjob").expect.mismatches(table, CONTRACT.table_columns) == []
+
+
+def test_no_doc_relies_on_the_configmap_annotations():
+    """Item 10: a `kubectl edit` leaves annotations stale; the ConfigMap's data is the only truth."""
+    for path in ("docs/RUNBOOK.md", "README.md", "chart/templates/NOTES.txt", "Makefile"):
+        assert "leviathan.io/autonomy-" not in (REPO / path).read_text(), path
+        assert "annotation" not in (REPO / path).read_text().lower(), path
+
+
+def test_every_exit_code_has_its_row():
+    """Item 11: the exit-code table lists every code the scheduler defines, 1 with the code's own words."""
+    source = (REPO / "images/scheduler/src/leviathan_scheduler/exit_codes.py").read_text()
+    codes = dict(re.findall(r"^EXIT_\w+ = (\d+)  # (.+)$", source, flags=re.M))
+    rows = dict(re.findall(r"^\| (\d) \| (.+?) \|", RUNBOOK, flags=re.M))
+    assert set(codes) | {"2"} == set(rows)
+    assert rows["1"] == codes["1"]
+
+
+def test_the_config_read_line_is_the_one_the_scheduler_prints():
+    """Item 12: the runbook shows the line every tick starts with, in the scheduler's format."""
+    cli = (REPO / "images/scheduler/src/leviathan_scheduler/cli.py").read_text()
+    assert 'say(f"Config: {config.source} autonomy_enabled=' in cli
+    shown = re.findall(r"^\s*(Config: \S+ autonomy_enabled=(?:true|false))$", section("still creating"), re.M)
+    assert shown == ["Config: configmap:/etc/leviathan/autonomy/dev.yaml autonomy_enabled=true"]
+
+
+# ---- The chart against the contract ------------------------------------------------------------------
 
 
 @cache
 def chart() -> dict:
     docs = render_chart(values_files=[VALUES_DIR / "dev.yaml"])
-    objects = {(d["kind"], d["metadata"]["name"]): d for d in docs}
-    config = yaml.safe_load(find(docs, "ConfigMap")["data"]["dev.yaml"])
-    pod_labels = [pod_spec_labels(d) for d in docs if d["kind"] in ("Deployment", "CronJob")]
-    pod_labels.append(config["worker"]["selector"])
-    return {"docs": docs, "objects": objects, "pod_labels": pod_labels, "config": config}
+    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
 
 
-def pod_spec_labels(doc: dict) -> dict:
-    if doc["kind"] == "CronJob":
-        return doc["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
-    return doc["spec"]["template"]["metadata"]["labels"]
+def run_pipeline(command: str, stdin: str) -> str:
+    """The part of a contract command after its first `|`, run for real by bash over `stdin`."""
+    result = subprocess.run(["bash", "-c", command.split(" | ", 1)[1]], input=stdin, capture_output=True, text=True)
+    return result.stdout
 
 
-def flag(tokens: list[str], *names: str) -> str | None:
-    for index, token in enumerate(tokens):
-        if token in names:
-            return tokens[index + 1]
-    return None
+class KubectlDumper(yaml.SafeDumper):
+    """YAML as `kubectl get -o yaml` prints it: multi-line strings as literal blocks."""
 
 
-KUBECTL = commands("kubectl")
+KubectlDumper.add_representer(
+    str,
+    lambda dumper, data: dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None),
+)
 
 
-def test_the_runbook_has_commands_to_check():
-    assert len(KUBECTL) >= 15
-    assert len(commands("helm")) >= 5
-    assert len(commands("curl")) >= 3
+def as_kubectl_yaml(obj: dict) -> str:
+    return yaml.dump(obj, Dumper=KubectlDumper, sort_keys=True, default_flow_style=False)
 
 
-@pytest.mark.parametrize("command", KUBECTL)
+def test_the_chart_makes_the_contract_names():
+    names = CONTRACT.names
+    objects = chart()
+    configmap = objects[("ConfigMap", names["configmap"])]
+    assert list(configmap["data"]) == [names["config_key"]]
+    for kind in ("Deployment", "Service"):
+        assert (kind, names["control_plane"]) in objects
+    service = objects[("Service", names["control_plane"])]
+    assert [port["port"] for port in service["spec"]["ports"]] == [names["service_port"]]
+    cronjob = objects[("CronJob", names["scheduler"])]
+    assert cronjob["spec"]["schedule"] == names["schedule"]
+    assert cronjob["spec"]["suspend"] is False
+    secret = objects[("Secret", names["secret"])]
+    assert list(secret["data"]) == [names["secret_key"]]
+
+
+def test_pods_carry_the_contract_labels():
+    key, value = CONTRACT.names["scheduler_selector"].split("=")
+    cronjob = chart()[("CronJob", CONTRACT.names["scheduler"])]
+    assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"][key] == value
+    config = yaml.safe_load(chart()[("ConfigMap", CONTRACT.names["configmap"])]["data"]["dev.yaml"])
+    key, value = CONTRACT.names["worker_selector"].split("=")
+    assert config["worker"]["selector"][key] == value
+
+
+def test_both_sidecars_read_the_contract_path():
+    for kind, name in (("Deployment", CONTRACT.names["control_plane"]), ("CronJob", CONTRACT.names["scheduler"])):
+        [container] = pod_spec(chart()[(kind, name)])["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["LEVIATHAN_AUTONOMY_CONFIG"] == CONTRACT.names["config_path"]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_contract_grep_prints_the_contract_line(enabled):
+    configmap = render_chart(
+        {"autonomy": {"enabled": enabled}},
+        values_files=[VALUES_DIR / "dev.yaml"],
+        show_only=["templates/configmap.yaml"],
+    )[0]
+    command = CONTRACT.command("disable.grep-configmap")
+    output = run_pipeline(command.run, as_kubectl_yaml(configmap))
+    expected = command.expect if not enabled else Expect(lines=("autonomy_enabled: true",))
+    assert expected.mismatches(output) == []
+
+
+@pytest.mark.parametrize(("edit_id", "start"), [("disable.edit-configmap", True), ("re-enable.edit-configmap", False)])
+def test_the_edit_done_by_kube_editor_is_the_contract_edit(tmp_path, edit_id, start):
+    """What the e2e suite runs instead of a person: kubectl runs `sh -c "$KUBE_EDITOR <file>"` on the object's YAML."""
+    configmap = render_chart(
+        {"autonomy": {"enabled": start}}, values_files=[VALUES_DIR / "dev.yaml"], show_only=["templates/configmap.yaml"]
+    )[0]
+    edited = tmp_path / "configmap.yaml"
+    edited.write_text(as_kubectl_yaml(configmap))
+    editor = CONTRACT.command(edit_id).kube_editor
+    subprocess.run(["sh", "-c", f"{editor} {edited}"], check=True)
+    after = yaml.safe_load(edited.read_text())
+    assert after["data"]["dev.yaml"] == configmap["data"]["dev.yaml"].replace(
+        f"autonomy_enabled: {str(start).lower()}", f"autonomy_enabled: {str(not start).lower()}", 1
+    )
+    grep = run_pipeline(CONTRACT.command("disable.grep-configmap").run, edited.read_text())
+    assert grep.strip() == f"autonomy_enabled: {str(not start).lower()}"
+
+
+@pytest.mark.parametrize(
+    ("command_id", "kind"),
+    [("not-mounted.deployment-volumes", "Deployment"), ("config-errors.cronjob-volumes", "CronJob")],
+)
+def test_the_contract_volume_greps_find_the_configmap(command_id, kind):
+    command = CONTRACT.command(command_id)
+    name = CONTRACT.names["control_plane"] if kind == "Deployment" else CONTRACT.names["scheduler"]
+    output = run_pipeline(command.run, as_kubectl_yaml(chart()[(kind, name)]))
+    assert command.expect.mismatches(output) == []
+
+
+# ---- The control plane and the scheduler against the contract ----------------------------------------
+
+
+@pytest.fixture
+def control_plane(tmp_path):
+    mount, token_mount = tmp_path / "autonomy", tmp_path / "token"
+    publish(token_mount, {"control-plane-token": TOKEN + "\n"})
+    servers = []
+
+    def start(body: str | None) -> tuple[ControlPlaneServer, Path]:
+        if body is not None:
+            publish(mount, {"dev.yaml": body})
+        server = ControlPlaneServer(mount / "dev.yaml", token_mount / "control-plane-token", tmp_path / "cp.log")
+        servers.append(server)
+        return server, mount / "dev.yaml"
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def run_curl(command: str, server: ControlPlaneServer, token: str = TOKEN) -> str:
+    """The contract's curl, verbatim but for the Service address, against the real control plane."""
+    local = command.replace("http://leviathan-control-plane:8000", server.url)
+    env = {"PATH": os.environ["PATH"], "CONTROL_PLANE_TOKEN": token}
+    return subprocess.run(["bash", "-c", local + " -sS"], env=env, capture_output=True, text=True, timeout=30).stdout
+
+
+@pytest.mark.parametrize(
+    ("command_id", "body"),
+    [
+        ("query-status.curl", "autonomy_enabled: true\n"),
+        ("disable.curl", "autonomy_enabled: false\nreason: INC-1\n"),
+        ("re-enable.curl", "autonomy_enabled: true\n"),
+    ],
+)
+def test_the_contract_curl_gets_the_contract_answer(control_plane, command_id, body):
+    server, path = control_plane(body)
+    command = CONTRACT.command(command_id)
+    answer = run_curl(command.run, server).replace(str(path), CONTRACT.names["config_path"])
+    assert command.expect.mismatches(answer) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "source"), [(None, "not_mounted"), ("autonomy_enabled: maybe\n", "error")], ids=["not mounted", "invalid"]
+)
+def test_the_documented_default_sources(control_plane, body, source):
+    server, _ = control_plane(body)
+    answer = json.loads(run_curl(CONTRACT.command("query-status.curl").run, server))
+    expected = {"autonomy_enabled": CONTRACT.status_api["default_when_unavailable"]}
+    assert answer == {**expected, "source": CONTRACT.status_api["sources"][source]}
+    assert RUNBOOK.count(f"`{CONTRACT.status_api['sources'][source]}`") >= 1
+
+
+def test_a_missing_token_gets_401(control_plane):
+    server, _ = control_plane("autonomy_enabled: true\n")
+    command = CONTRACT.command("query-status.curl").run.replace("curl ", "curl -o /dev/null -w '%{http_code}' ", 1)
+    assert run_curl(command, server, token="") == "401"
+
+
+def test_the_scheduler_logs_the_contract_lines_when_disabled(tmp_path):
+    mount = tmp_path / "autonomy"
+    publish(mount, {"dev.yaml": "autonomy_enabled: false\n"})
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LEVIATHAN_AUTONOMY_CONFIG": str(mount / "dev.yaml")}
+    result = subprocess.run([str(SCHEDULER)], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    step = CONTRACT.procedure("disable").step("verify-disabled")
+    assert step.commands[0].expect.mismatches(result.stderr) == []
+    assert CONTRACT.procedure("re-enable").step("verify-enabled").commands[1].expect.mismatches(result.stderr) != []
+
+
+# ---- Every other command in the docs uses the chart's real names ---------------------------------------
+
+
+def doc_commands(tool: str) -> list[str]:
+    found = []
+    for text, markdown in ((RUNBOOK, True), (README, True), (notes(), False)):
+        if markdown:
+            for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+                found += [
+                    line.strip().rstrip("&").strip()
+                    for line in re.sub(r"\s*\\\n\s*", " ", block).splitlines()
+                    if line.strip().startswith(tool + " ")
+                ]
+            found += [c.replace("\\|", "|") for c in re.findall(r"`(" + tool + r" [^`\n]+)`", text) if " -n " in c]
+        else:
+            found += re.findall(r"(?:^|\s)(" + tool + r" .+?)(?:\s{2,}|$)", text, flags=re.M)
+    return sorted({c for c in found if "<" not in c.split(" -n ")[0] or "<job-name>" in c})
+
+
+@pytest.mark.parametrize("command", doc_commands("kubectl"))
 def test_kubectl_command_matches_the_chart(command):
-    tokens = shlex.split(command.replace("$(", "").replace("<job-name>", "JOBNAME"))
-    state = chart()
-    assert flag(tokens, "-n") == "leviathan", "every command names the release namespace"
-    selector = flag(tokens, "-l")
-    if selector:
-        key, _, value = selector.partition("=")
-        assert any(labels.get(key) == value for labels in state["pod_labels"]), f"no pods labelled {selector}"
+    tokens = shlex.split(command.split(" | ")[0].split(" & ")[0].replace("<job-name>", "JOBNAME").replace("$(", ""))
+    objects = chart()
+    assert tokens[tokens.index("-n") + 1] == "leviathan", "every command names the release namespace"
+    if "-l" in tokens:
+        value = tokens[tokens.index("-l") + 1].partition("=")[2]
+        assert value in (CONTRACT.names["scheduler"], "leviathan-worker", CONTRACT.names["control_plane"]), command
     verb = tokens[1]
     target = tokens[3:5] if verb == "rollout" else tokens[2:4]
     if verb == "port-forward":
-        kind, name = flag(tokens, "-n") and tokens[-2].split("/")
-        service = state["objects"][(KINDS[kind], name)]
-        assert int(tokens[-1].split(":")[1]) == service["spec"]["ports"][0]["port"]
+        resource = next(index for index, token in enumerate(tokens) if token.startswith("svc/"))
+        kind, name = tokens[resource].split("/")
+        port = objects[(KINDS[kind], name)]["spec"]["ports"][0]["port"]
+        assert int(tokens[resource + 1].split(":")[1]) == port
     elif target and target[0] in KINDS and not target[1].startswith("-"):
-        assert (KINDS[target[0]], target[1]) in state["objects"], f"no {target[0]} {target[1]} in the chart"
-    jsonpath = re.search(r"\{\.data\.([A-Za-z_]+)\}", command)
-    if jsonpath:
-        assert jsonpath.group(1) in state["objects"][("Secret", "leviathan-secrets")]["data"]
-    patch = flag(tokens, "-p")
-    if patch:
-        assert yaml.safe_load(patch) in ({"spec": {"suspend": True}}, {"spec": {"suspend": False}})
+        assert (KINDS[target[0]], target[1]) in objects, f"no {target[0]} {target[1]} in the chart"
 
 
-@pytest.mark.parametrize("command", commands("curl"))
-def test_curl_targets_the_service_and_a_real_route(command):
-    from leviathan_control_plane.app import Settings, create_app
-
-    url = re.search(r"http://([^:/]+):(\d+)(/\S*)", command)
-    host, port, path = url.group(1), int(url.group(2)), url.group(3)
-    service = chart()["objects"][("Service", "leviathan-control-plane")]
-    if host != "127.0.0.1":  # through port-forward the local port is the operator's choice
-        assert host == service["metadata"]["name"]
-        assert port == service["spec"]["ports"][0]["port"]
-    routes = {route.path for route in create_app(Settings(config_path="/nonexistent")).routes}
-    assert path in routes
-    assert "Authorization: Bearer $" in command
+def test_the_docs_have_commands_to_check():
+    assert len(doc_commands("kubectl")) >= 15
+    assert len(doc_commands("curl")) >= 3
 
 
-@pytest.mark.parametrize("command", commands("helm"))
-def test_helm_command_is_valid_for_the_chart(command):
+@pytest.mark.parametrize("command", [c for c in helm_commands(RUNBOOK) if "$(" not in c])
+def test_helm_values_pass_the_chart_schema(command):
     tokens = shlex.split(command)
-    if tokens[1] in ("test", "uninstall"):
-        assert tokens[2:] == ["leviathan", "-n", "leviathan"]
-        return
-    assert tokens[1:4] == ["upgrade", "leviathan", "chart"]
-    assert flag(tokens, "-n") == "leviathan"
-    assert "--reset-then-reuse-values" in tokens
-    # Every value the runbook sets must pass the chart's schema.
     values = []
     for index, token in enumerate(tokens):
         if token in ("--set", "--set-literal"):
@@ -130,24 +586,23 @@ def test_helm_command_is_valid_for_the_chart(command):
     assert result.returncode == 0, result.stderr
 
 
-def test_config_path_is_the_one_the_pods_use():
-    deployment = chart()["objects"][("Deployment", "leviathan-control-plane")]
-    env = {e["name"]: e.get("value") for e in pod_spec(deployment)["containers"][0]["env"]}
-    assert env["LEVIATHAN_AUTONOMY_CONFIG"] == "/etc/leviathan/autonomy/dev.yaml"
-    assert RUNBOOK.count("/etc/leviathan/autonomy/dev.yaml") >= 3
-
-
 def test_quoted_log_lines_are_what_the_scheduler_prints():
     source = "\n".join(p.read_text() for p in (REPO / "images" / "scheduler" / "src").rglob("*.py"))
     quoted = re.findall(r"^\s*([⚠✓✗] [^`\n]+?)\s*$", RUNBOOK, flags=re.M)
     quoted += re.findall(r"`([⚠✓✗] [^`]+)`", RUNBOOK)
     assert len(quoted) >= 4
     for line in quoted:
-        head = line.split("...")[0].split("<")[0].rstrip()
+        head = re.split(r"\.\.\.|<|\d|leviathan-|:", line)[0].rstrip()
         assert head in source, f"the scheduler never prints {head!r}"
 
 
 def test_make_targets_exist():
     makefile = (REPO / "Makefile").read_text()
-    for target in set(re.findall(r"make ([a-z][a-z-]+)", RUNBOOK)):
-        assert re.search(rf"^{target}:", makefile, flags=re.M), f"make {target} does not exist"
+    for text in (RUNBOOK, README, notes()):
+        for target in set(re.findall(r"make ([a-z][a-z-]+)", text)):
+            assert re.search(rf"^{target}:", makefile, flags=re.M), f"make {target} does not exist"
+
+
+def test_the_contract_file_is_where_the_docs_say():
+    assert CONTRACT_FILE == REPO / "tests" / "contract" / "runbook.yaml"
+    assert "tests/contract/runbook.yaml" in RUNBOOK

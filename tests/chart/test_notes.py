@@ -36,3 +36,16 @@ def test_names_follow_environment_and_existing_secret():
     assert "kubectl patch cronjob leviathan-prod-scheduler -n leviathan" in text
     assert "kubectl get secret ops-token -n leviathan -o jsonpath='{.data.LEVIATHAN_CONTROL_PLANE_TOKEN}'" in text
     assert "Autonomy is DISABLED (reason: prod starts disabled: enable after the change review)" in text
+
+
+@pytest.mark.parametrize(
+    ("values", "state"),
+    [
+        ([], "Autonomy is ENABLED; the scheduler CronJob is active."),
+        (["--set", "autonomy.enabled=false"], "Autonomy is DISABLED; the scheduler CronJob is active."),
+        (["--set", "scheduler.suspend=true"], "Autonomy is ENABLED; the scheduler CronJob is SUSPENDED."),
+    ],
+)
+def test_the_state_is_what_the_objects_carry(values, state):
+    """Read back from the rendered ConfigMap and CronJob, so it stays true when the chart keeps live values."""
+    assert state in notes("--values", str(VALUES_DIR / "dev.yaml"), *values)

@@ -128,7 +128,8 @@ def worker_jobs(emulator: KubeEmulator) -> list[dict[str, Any]]:
 
 
 def lines(text: str) -> list[str]:
-    return text.splitlines()
+    """The log lines, without the `Config: ...` line every tick starts with (test_config_line.py checks it)."""
+    return [line for line in text.splitlines() if not line.startswith("Config: ")]
 
 
 def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:

@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     if config.state is ConfigState.ERROR:
         say(f"✗ Error reading config: {config.problem}; failing closed without submitting jobs")
         return EXIT_CONFIG_ERROR
+    # What the runbook's "check scheduler logs for config read" finds, on every tick that read a config.
+    say(f"Config: {config.source} autonomy_enabled={str(config.autonomy_enabled).lower()}")
     if not config.autonomy_enabled:
         say("⚠ Autonomy disabled in configuration (autonomy_enabled: false)")
         say("✓ Scheduler exiting cleanly without submitting jobs")
