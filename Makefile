@@ -4,6 +4,7 @@
 # `make help` lists the rest.
 
 SHELL := /bin/bash
+comma := ,
 .SHELLFLAGS := -euo pipefail -c
 # A recipe runs in one shell (the operations targets' lines are the runbook's, pasted together).
 .ONESHELL:
@@ -60,13 +61,22 @@ help: ## List the targets
 
 ## ---- Setup -----------------------------------------------------------------
 
-$(VENV_STAMP): requirements-dev.txt images/*/requirements.txt images/*/pyproject.toml
+# Every pin installs on Python 3.11.0 and later (Debian 12 ships 3.11.2); see docs/DECISIONS.md.
+PYTHON_MIN := 3.11
+
+.PHONY: check-python
+check-python:
+	@: $(if $(shell $(PYTHON) -c 'import sys; print(sys.version_info >= ($(subst .,$(comma),$(PYTHON_MIN)),))' 2>/dev/null | grep -x True),,$(error \
+	  needs Python $(PYTHON_MIN) or later, but $(PYTHON) is $(or $(shell $(PYTHON) -c 'import platform; print(platform.python_version())' 2>/dev/null),not found): \
+	  run make PYTHON=/path/to/python3.11 or newer))
+
+$(VENV_STAMP): requirements-dev.txt images/*/requirements.txt images/*/pyproject.toml | check-python
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet -r requirements-dev.txt
 	$(PIP) install --quiet --no-deps --no-build-isolation $(addprefix -e ,$(PACKAGES))
 	touch $@
 
-$(CHECKOV_STAMP): requirements-checkov.txt
+$(CHECKOV_STAMP): requirements-checkov.txt | check-python
 	$(PYTHON) -m venv $(TOOLS)/checkov
 	PIP_DISABLE_PIP_VERSION_CHECK=1 $(TOOLS)/checkov/bin/pip install --quiet -r requirements-checkov.txt
 	touch $@

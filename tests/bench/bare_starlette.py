@@ -1,5 +1,5 @@
 """Benchmark baseline: a bare Starlette route returning constant JSON, served with the
-control plane's own uvicorn settings (same host, loop, HTTP parser, logging)."""
+control plane's own uvicorn settings (same host, loop, HTTP protocol and limits, logging)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from leviathan_control_plane.cli import UVICORN_SETTINGS
+from leviathan_control_plane.server import uvicorn_settings
 
 
 async def constant(request: Request) -> JSONResponse:
@@ -21,4 +21,4 @@ async def constant(request: Request) -> JSONResponse:
 app = Starlette(routes=[Route("/v1/autonomy/status", constant, methods=["GET"])])
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", **UVICORN_SETTINGS)
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", **uvicorn_settings())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jmespath
 import pytest
 
-from support.helm import find, render_chart
+from support.helm import HelmError, find, render_chart
 
 DEPLOYMENT = "templates/control-plane-deployment.yaml"
 SERVICE = "templates/control-plane-service.yaml"
@@ -118,25 +118,115 @@ class TestDisruptionBudget:
 
 
 class TestNetworkPolicy:
-    def test_admits_port_8000_from_this_namespace_only(self):
+    TEST_POD = "templates/tests/test-status.yaml"
+    CRONJOB = "templates/scheduler-cronjob.yaml"
+
+    @staticmethod
+    def admitted(policy: dict, labels: dict, namespace_labels: dict | None = None) -> bool:
+        """Whether a pod with these labels may reach port 8000 (podSelector peers match this namespace only)."""
+        for rule in policy["spec"]["ingress"]:
+            for peer in rule["from"]:
+                if "namespaceSelector" in peer:
+                    continue
+                wanted = peer["podSelector"].get("matchLabels", {})
+                if wanted.items() <= labels.items():
+                    return True
+        return False
+
+    def test_admits_port_8000_from_the_release_test_pod_only(self):
         docs = render_chart(show_only=[NETWORK_POLICY, DEPLOYMENT])
         policy = find(docs, "NetworkPolicy")
         assert policy["spec"]["podSelector"] == find(docs, "Deployment")["spec"]["selector"]
-        assert policy["spec"]["ingress"] == [
-            {"ports": [{"port": 8000, "protocol": "TCP"}], "from": [{"podSelector": {}}]}
+        [rule] = policy["spec"]["ingress"]
+        assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}]
+        assert rule["from"] == [
+            {
+                "podSelector": {
+                    "matchLabels": {
+                        "app.kubernetes.io/name": "leviathan",
+                        "app.kubernetes.io/instance": "leviathan",
+                        "app.kubernetes.io/component": "test",
+                    }
+                }
+            }
         ]
         # Deny all egress: the control plane only reads mounted files.
         assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
         assert policy["spec"]["egress"] == []
 
+    def test_the_helm_test_pod_gets_in_and_worker_and_scheduler_pods_do_not(self):
+        tasks = [{"name": "inventory", "image": "busybox:1.37.0"}]
+        docs = render_chart({"scheduler": {"tasks": tasks}}, show_only=[NETWORK_POLICY, self.TEST_POD, self.CRONJOB])
+        policy = find(docs, "NetworkPolicy")
+        test_pod = find(docs, "Pod")
+        assert self.admitted(policy, test_pod["metadata"]["labels"])
+        cronjob = find(docs, "CronJob")
+        scheduler_labels = cronjob["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+        assert not self.admitted(policy, scheduler_labels)
+        # Worker Jobs carry the release labels plus app=<prefix>-worker and their task.
+        worker = {
+            "app": "leviathan-worker",
+            "app.kubernetes.io/name": "leviathan",
+            "app.kubernetes.io/instance": "leviathan",
+            "leviathan.io/task": "inventory",
+        }
+        assert not self.admitted(policy, worker)
+        assert not self.admitted(policy, {})
+
+    def test_another_release_test_pod_stays_out(self):
+        (policy,) = render_chart(show_only=[NETWORK_POLICY], name="other")
+        (test_pod,) = render_chart(show_only=[self.TEST_POD], name="leviathan")
+        assert not self.admitted(policy, test_pod["metadata"]["labels"])
+
     def test_extra_sources_and_egress(self):
         monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
         values = {"networkPolicy": {"extraIngressFrom": [monitoring], "allowEgress": True}}
         (policy,) = render_chart(values, show_only=[NETWORK_POLICY])
-        assert policy["spec"]["ingress"][0]["from"] == [{"podSelector": {}}, monitoring]
+        sources = policy["spec"]["ingress"][0]["from"]
+        assert len(sources) == 2
+        assert sources[1] == monitoring
         assert policy["spec"]["policyTypes"] == ["Ingress"]
         assert "egress" not in policy["spec"]
 
     def test_can_be_disabled(self):
         docs = render_chart({"networkPolicy": {"enabled": False}})
         assert [d for d in docs if d["kind"] == "NetworkPolicy"] == []
+
+
+class TestServerLimits:
+    def test_defaults_reach_the_server(self):
+        (deployment,) = render_chart(show_only=[DEPLOYMENT])
+        args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert args == [
+            "serve",
+            "--host=0.0.0.0",
+            "--port=8000",
+            "--max-connections=100",
+            "--max-header-bytes=16384",
+            "--header-timeout=10",
+            "--keep-alive-timeout=5",
+        ]
+
+    def test_values_override_them(self):
+        server = {"maxConnections": 7, "maxHeaderBytes": 4096, "headerTimeoutSeconds": 3, "keepAliveTimeoutSeconds": 2}
+        (deployment,) = render_chart({"controlPlane": {"server": server}}, show_only=[DEPLOYMENT])
+        args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert args[3:] == [
+            "--max-connections=7",
+            "--max-header-bytes=4096",
+            "--header-timeout=3",
+            "--keep-alive-timeout=2",
+        ]
+
+    @pytest.mark.parametrize(
+        "server",
+        [
+            {"maxConnections": 0},
+            {"maxHeaderBytes": 100},
+            {"headerTimeoutSeconds": "10"},
+            {"keepAliveTimeoutSeconds": 0},
+        ],
+    )
+    def test_schema_refuses_nonsense(self, server):
+        with pytest.raises(HelmError):
+            render_chart({"controlPlane": {"server": server}}, show_only=[DEPLOYMENT])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -40,6 +41,19 @@ class TestKubeletUpdates:
             f"(source: configmap:{config_path})" in logs
         )
         assert logs.count("autonomy_enabled changed:") == 2
+
+    def test_a_reason_with_control_characters_is_logged_escaped(self, server, mount, config_path):
+        """kubectl edit bypasses the chart schema; the log shows the reason, but cannot be forged by it."""
+        reason = "INC-1\n2026-01-01 00:00:00,000 INFO forged: ✓ all good\x1b[2J\u202e\x85"
+        publish(mount, {"dev.yaml": f"autonomy_enabled: false\nreason: {json.dumps(reason)}\n"})
+        server.wait_for_status(configmap(config_path, False), timeout=1.0)
+        logs = server.log_path.read_bytes().decode()
+        assert "reason: INC-1\\n2026-01-01 00:00:00,000 INFO forged: ✓ all good\\x1b[2J\\u202e\\x85)" in logs
+        [line] = [line for line in logs.splitlines() if "forged" in line]  # inside the real line, not one of its own
+        assert "autonomy_enabled changed: true -> false" in line
+        assert all(char.isprintable() for char in logs.replace("\n", "")), logs
+        # The JSON API carries the reason as data, exactly as written.
+        assert server.get("/v1/autonomy", TOKEN).json()["reason"] == reason
 
     def test_many_swaps_without_a_wrong_answer(self, server, mount, config_path):
         for index in range(30):

@@ -173,7 +173,7 @@ def enabled_config(publish_config) -> str:
 
 
 def current_slot() -> int:
-    """A recent scheduled minute divisible by 12, so the task rotation starts with the first task."""
+    """A recent scheduled minute, divisible by 12 like most schedules' minutes."""
     minute = int(time.time() // 60)
     return minute - minute % 12
 

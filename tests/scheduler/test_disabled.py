@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -34,6 +35,25 @@ def test_disabled_with_a_reason_adds_it_as_a_third_line(publish_config, run_sche
     assert lines(result.stderr) == [*DISABLED_LINES, f"Reason: {reason}"]
     assert result.stdout == ""
     assert emulator.requests() == []
+
+
+FORGERY = (
+    "INC-1\n✓ Tick done: submitted 9, already existed 0; active workers before the tick 0/5"
+    "\r\x1b[2J\x1b]0;owned\x07\u202eevil\x85\u2028\t\x00"
+)
+
+
+def test_a_reason_cannot_forge_lines_or_reach_the_terminal_raw(publish_config, run_scheduler, emulator):
+    """`kubectl edit` bypasses the chart schema: newlines, ANSI and bidi controls are shown escaped (issue 11)."""
+    publish_config(raw=f"autonomy_enabled: false\nreason: {json.dumps(FORGERY)}\n")
+    result = run_scheduler()
+    assert result.returncode == 0
+    shown = (
+        "INC-1\\n✓ Tick done: submitted 9, already existed 0; active workers before the tick 0/5"
+        "\\r\\x1b[2J\\x1b]0;owned\\x07\\u202eevil\\x85\\u2028\\t\\x00"
+    )
+    # Byte for byte: the runbook's two lines, then the reason on one line of its own.
+    assert result.stderr == "\n".join([*DISABLED_LINES, f"Reason: {shown}"]) + "\n"
 
 
 @pytest.mark.parametrize(

@@ -110,3 +110,13 @@ def test_concurrent_ticks_never_duplicate(enabled_config, emulator, kubeconfig, 
     assert "Traceback" not in stderr
     assert stderr.count("✓ Submitted job ") == 2
     assert names(worker_jobs(emulator)) == sorted(job_name(task, slot) for task in TASK_NAMES)
+
+
+def test_only_a_whole_cronjob_suffix_names_the_slot():
+    """`$` would accept a trailing newline, and `\\d` other scripts' digits (issue 11)."""
+    from leviathan_scheduler.jobs import tick_slot
+
+    now = 29_000_000 * 60.0
+    assert tick_slot("leviathan-dev-scheduler-28999990", now) == 28_999_990
+    assert tick_slot("leviathan-dev-scheduler-28999990\n", now) == 29_000_000
+    assert tick_slot("leviathan-dev-scheduler-٢٨٩٩٩٩٩٠", now) == 29_000_000

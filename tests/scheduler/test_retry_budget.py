@@ -54,3 +54,19 @@ def test_a_healthy_call_spends_nothing():
         assert api._call("create", failing(0)) == "ok"
     assert api._call("create", failing(1)) == "ok"  # a late failure still gets its retry
     assert clock.pauses == [0.5]
+
+
+@pytest.mark.parametrize("budget", ["nan", "NaN", "inf", "-inf", "Infinity", "-1", "-0.5", "soon"])
+def test_a_budget_that_is_not_a_finite_number_is_refused(enabled_config, run_scheduler, emulator, budget):
+    """nan never compares as spent, so it would retry forever (issue 11)."""
+    result = run_scheduler(f"--retry-budget={budget}")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"leviathan-scheduler: error: argument --retry-budget: {budget!r} is not a finite number of seconds (0 or more)"
+    )
+    assert emulator.requests() == []
+
+
+@pytest.mark.parametrize("budget", ["0", "2.5", "30"])
+def test_finite_budgets_are_accepted(enabled_config, run_scheduler, budget):
+    assert run_scheduler("--retry-budget", budget).returncode == 0

@@ -49,7 +49,14 @@ class Answer:
 
 
 class ControlPlaneServer:
-    def __init__(self, config_path: Path, token_file: Path, log_path: Path, extra_env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        config_path: Path,
+        token_file: Path,
+        log_path: Path,
+        extra_env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -60,11 +67,15 @@ class ControlPlaneServer:
             **(extra_env or {}),
         }
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        command = [str(CONTROL_PLANE), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        command = [str(CONTROL_PLANE), "serve", "--host", "127.0.0.1", "--port", str(self.port), *args]
         self.process = subprocess.Popen(
             [*without_dac_override(), *command], env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
-        self._wait_until_up()
+        try:
+            self._wait_until_up()
+        except AssertionError:
+            self.stop()  # a server that never came up must not outlive the test
+            raise
 
     def _wait_until_up(self) -> None:
         deadline = time.monotonic() + 15

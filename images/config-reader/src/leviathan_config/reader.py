@@ -9,8 +9,10 @@ and why.
 from __future__ import annotations
 
 import enum
+import errno
 import os
 import re
+import stat
 from collections import namedtuple
 from collections.abc import Mapping
 
@@ -23,6 +25,26 @@ import yaml
 CONFIG_ENV = "LEVIATHAN_AUTONOMY_CONFIG"
 DEFAULT_CONFIG_PATH = "/etc/leviathan/autonomy/dev.yaml"
 MAX_CONFIG_BYTES = 64 * 1024
+# What aliases may expand a document to: nodes plus scalar characters. A file
+# without aliases stays under twice its size; "billion laughs" goes far past this.
+MAX_EXPANDED_SIZE = 1024 * 1024
+
+# OS errors that say nothing about the file, only about this moment: out of file
+# descriptors or memory, an I/O hiccup, an interrupted or would-block call.
+TRANSIENT_ERRNOS = frozenset(
+    {
+        errno.EMFILE,
+        errno.ENFILE,
+        errno.ENOMEM,
+        errno.ENOBUFS,
+        errno.EIO,
+        errno.EAGAIN,
+        errno.EINTR,
+        errno.EBUSY,
+        errno.ETIMEDOUT,
+        errno.ESTALE,
+    }
+)
 
 SOURCE_NOT_MOUNTED = "default (config not mounted)"
 SOURCE_ERROR = "default (error reading config)"
@@ -35,8 +57,30 @@ class ConfigState(enum.Enum):
 
 
 _Fields = namedtuple(
-    "_Fields", ["state", "path", "autonomy_enabled", "document", "problem", "raw"], defaults=(None, None, "", b"")
+    "_Fields",
+    ["state", "path", "autonomy_enabled", "document", "problem", "raw", "transient"],
+    defaults=(None, None, "", b"", False),
 )
+
+
+class NotARegularFile(OSError):
+    """A FIFO, socket, device or directory where a file was expected."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when a read failed for a reason that can pass (the file may well be fine)."""
+    return isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS)
+
+
+def printable(text: str) -> str:
+    """`text` with every non-printable character escaped, so it cannot forge or split a log line.
+
+    Newlines, tabs, ANSI escapes, other C0/C1 controls and bidi overrides
+    become `\\n`, `\\x1b`, `\\u202e`...; a backslash stays as it is.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
 
 
 class AutonomyConfig(_Fields):
@@ -48,6 +92,7 @@ class AutonomyConfig(_Fields):
     document:         the whole parsed file when LOADED (the scheduler's settings live there)
     problem:          why the file could not be used; empty when LOADED
     raw:              the bytes read, if any
+    transient:        ERROR came from a passing condition (see is_transient), not from the file
     """
 
     __slots__ = ()
@@ -90,20 +135,21 @@ def read_autonomy_config(path: str | os.PathLike[str], previous: AutonomyConfig 
     """
     path = os.fspath(path)
 
-    def error(problem: str, raw: bytes = b"") -> AutonomyConfig:
-        return AutonomyConfig(ConfigState.ERROR, path, problem=problem, raw=raw)
+    def error(problem: str, raw: bytes = b"", transient: bool = False) -> AutonomyConfig:
+        return AutonomyConfig(ConfigState.ERROR, path, problem=problem, raw=raw, transient=transient)
 
     try:
         raw = read_mounted_file(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         # Also a missing mount directory, or a ..data link pointing nowhere.
         return AutonomyConfig(ConfigState.NOT_MOUNTED, path, problem=f"{path} does not exist")
-    except IsADirectoryError:
-        return error(f"{path} is a directory, not a file")
+    except NotARegularFile as exc:
+        return error(f"{path} is {exc.strerror}, not a regular file")
     except PermissionError:
         return error(f"permission denied reading {path}")
-    except OSError as exc:
-        return error(f"cannot read {path}: {exc.strerror or exc}")
+    except (OSError, MemoryError) as exc:
+        transient = is_transient(exc)
+        return error(f"cannot read {path}: {getattr(exc, 'strerror', None) or type(exc).__name__}", transient=transient)
 
     if previous is not None and previous.path == path and previous.raw == raw and raw:
         return previous
@@ -117,6 +163,8 @@ def read_autonomy_config(path: str | os.PathLike[str], previous: AutonomyConfig 
         document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         return error(f"invalid YAML in {path}: {_describe_yaml_error(exc)}", raw)
+    except MemoryError:
+        return error(f"cannot parse {path}: out of memory", raw, transient=True)
     except Exception as exc:  # every bad file is an outcome, never a crash
         # PyYAML parses these but cannot build values from them: a date such as
         # 2024-02-30, `!!int abc`, `!!timestamp x`, a 5000-digit integer, a list as a key.
@@ -129,11 +177,14 @@ def read_autonomy_config(path: str | os.PathLike[str], previous: AutonomyConfig 
 
 
 def read_mounted_file(path: str, limit: int, attempts: int = 3) -> bytes:
-    """At most `limit` + 1 bytes of a file in a kubelet-managed volume (so "too big" can be told)."""
+    """At most `limit` + 1 bytes of a file in a kubelet-managed volume (so "too big" can be told).
+
+    Only a regular file is read: a FIFO, socket or device at the path raises
+    NotARegularFile at once instead of blocking the reader for good.
+    """
     for attempt in range(attempts):
         try:
-            with open(path, "rb") as mounted_file:
-                return mounted_file.read(limit + 1)
+            return _read_regular_file(path, limit + 1)
         except FileNotFoundError:
             # kubelet deletes the old ..<timestamp> dir right after renaming the new
             # one over ..data, so a read that began on the old dir can miss. The
@@ -141,6 +192,40 @@ def read_mounted_file(path: str, limit: int, attempts: int = 3) -> bytes:
             if attempt == attempts - 1 or not os.path.islink(path):
                 raise
     raise AssertionError("unreachable")
+
+
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def _read_regular_file(path: str, size: int) -> bytes:
+    # O_NONBLOCK: opening a FIFO without a writer would otherwise wait forever.
+    # A socket cannot be opened at all (ENXIO), which is refused below as well.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise NotARegularFile(errno.ENXIO, "a socket or a device without a driver") from None
+        raise
+    try:
+        kind = stat.S_IFMT(os.fstat(fd).st_mode)
+        if kind != stat.S_IFREG:
+            raise NotARegularFile(errno.EINVAL, _KINDS.get(kind, "a special file"))
+        chunks = []
+        while size > 0:
+            chunk = os.read(fd, size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _validate(document: object) -> str:
@@ -180,6 +265,46 @@ def _describe_yaml_error(exc: yaml.YAMLError) -> str:
 MAX_NESTING = 50
 
 
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand past MAX_EXPANDED_SIZE, or refer to themselves.
+
+    Sizes are memoised per node, so this costs one visit per distinct node
+    however large the expansion would be.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # the ancestors of the node being visited
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if children_done:
+            open_nodes.discard(key)
+            size = 1 + sum(sizes[id(child)] for child in children)
+            if size > MAX_EXPANDED_SIZE:
+                raise yaml.composer.ComposerError(
+                    None, None, f"aliases expand the document past {MAX_EXPANDED_SIZE // 1024} KiB", node.start_mark
+                )
+            sizes[key] = size
+        elif key not in sizes:
+            if key in open_nodes:
+                raise yaml.composer.ComposerError(None, None, "an alias refers to itself", node.start_mark)
+            if not children:
+                sizes[key] = 1 + len(node.value)
+                continue
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    return []
+
+
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 booleans, no duplicate keys and bounded nesting.
 
@@ -192,6 +317,12 @@ class _StrictLoader(yaml.SafeLoader):
     """
 
     _depth = 0
+
+    def compose_document(self) -> yaml.Node | None:
+        node = super().compose_document()
+        if node is not None:
+            _check_expansion(node)
+        return node
 
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
         self._depth += 1
@@ -228,5 +359,5 @@ _StrictLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_StrictLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_StrictLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"(?:true|True|TRUE|false|False|FALSE)\Z"), list("tTfF"))
 _StrictLoader.add_constructor(_BOOL_TAG, _StrictLoader.construct_yaml_bool)

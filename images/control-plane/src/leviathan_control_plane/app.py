@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -29,6 +31,8 @@ from leviathan_control_plane.token import (
 from leviathan_control_plane.watcher import DirectoryWatcher
 
 DEFAULT_ENV = "LEVIATHAN_AUTONOMY_DEFAULT"
+
+log = logging.getLogger(__name__)
 
 _UNAUTHORIZED = JSONResponse(
     {"error": "unauthorized", "detail": "a valid bearer token is required"},
@@ -63,11 +67,34 @@ class Settings:
 
 def create_app(settings: Settings) -> Starlette:
     metrics = ControlPlaneMetrics(settings.config_path)
-    autonomy = AutonomyView(settings.config_path, settings.default_enabled, metrics)
-    followed: list[FollowedFile[object]] = [autonomy.followed]
+
+    def read_problem_reporter(kind: str) -> Callable[[FollowedFile[Any], str], None]:
+        def report(followed: FollowedFile[Any], problem: str) -> None:
+            if problem:
+                log.warning(
+                    "%s: keeping the last %s read; /readyz answers 503 until the file reads again",
+                    problem,
+                    kind,
+                )
+            else:
+                log.info("%s %s reads again", kind, followed.path)
+            metrics.record_read_problem(kind, bool(problem))
+
+        return report
+
+    autonomy = AutonomyView(
+        settings.config_path, settings.default_enabled, metrics, on_problem=read_problem_reporter("config")
+    )
+    followed: list[FollowedFile[Any]] = [autonomy.followed]
     current_token: Callable[[], bytes | None]
     if settings.token_file:
-        token_file = FollowedFile(settings.token_file, lambda path, _: read_token_file(path), log_token_change)
+        token_file = FollowedFile(
+            settings.token_file,
+            lambda path, _: read_token_file(path),
+            log_token_change,
+            lambda read: read.problem if read.transient else "",
+            read_problem_reporter("token"),
+        )
         followed.append(token_file)
 
         def current_token() -> bytes | None:
@@ -97,9 +124,13 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        if watcher.healthy:
-            return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "config watcher is not running"}, status_code=503)
+        if not watcher.healthy:
+            return JSONResponse({"status": "config watcher is not running"}, status_code=503)
+        problems = [f.problem for f in followed if f.problem]
+        if problems:
+            detail = "; ".join(problems) + ": serving the last content read"
+            return JSONResponse({"status": detail}, status_code=503)
+        return JSONResponse({"status": "ready"})
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

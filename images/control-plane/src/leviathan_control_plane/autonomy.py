@@ -11,12 +11,13 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from starlette.responses import Response
 
-from leviathan_config import AutonomyConfig, ConfigState, read_autonomy_config
+from leviathan_config import AutonomyConfig, ConfigState, printable, read_autonomy_config
 from leviathan_control_plane.followed_file import FollowedFile
 from leviathan_control_plane.metrics import ControlPlaneMetrics
 
@@ -48,12 +49,24 @@ def _utc(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
+def _transient_problem(reported: Reported) -> str:
+    return reported.config.problem if reported.config.transient else ""
+
+
 class AutonomyView:
-    def __init__(self, config_path: str, default_enabled: bool, metrics: ControlPlaneMetrics) -> None:
+    def __init__(
+        self,
+        config_path: str,
+        default_enabled: bool,
+        metrics: ControlPlaneMetrics,
+        on_problem: Callable[[FollowedFile[Reported], str], None] | None = None,
+    ) -> None:
         self._default_enabled = default_enabled
         self._metrics = metrics
         self.state_changed_at: float | None = None
-        self.followed: FollowedFile[Reported] = FollowedFile(config_path, self._load, self._on_change)
+        self.followed: FollowedFile[Reported] = FollowedFile(
+            config_path, self._load, self._on_change, _transient_problem, on_problem
+        )
 
     def current(self) -> Reported:
         return self.followed.get()
@@ -100,7 +113,7 @@ class AutonomyView:
                 _bool(current.enabled),
                 current.source,
             )
-        reason = f", reason: {config.reason}" if config.reason else ""
+        reason = f", reason: {printable(config.reason)}" if config.reason else ""
         if previous is None:
             log.info("autonomy_enabled is %s (source: %s%s)", _bool(current.enabled), current.source, reason)
         elif current.enabled != previous.enabled:

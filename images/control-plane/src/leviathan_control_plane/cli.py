@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import time
 import urllib.error
 import urllib.request
 
+from leviathan_config import printable
+from leviathan_control_plane.server import ServerLimits, uvicorn_settings
 from leviathan_control_plane.token import TokenConfigError, initial_token
 
 log = logging.getLogger("leviathan_control_plane")
@@ -19,9 +22,15 @@ EXIT_OK = 0
 EXIT_MISMATCH = 1
 EXIT_CONFIG = 2
 
-# Shared with the benchmark's bare-Starlette baseline, so both run the same server.
-# No access log: /metrics counts requests, and the log line per request costs throughput.
-UVICORN_SETTINGS = {"log_config": None, "access_log": False, "server_header": False, "timeout_graceful_shutdown": 5}
+DEFAULT_LIMITS = ServerLimits()
+
+
+class PrintableFormatter(logging.Formatter):
+    """Escapes control characters in every message (a `reason` may hold newlines or ANSI
+    escapes), so no log line can be forged or split and nothing raw reaches a terminal."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +41,30 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=_port, default=8000)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--max-connections",
+        type=_at_least_one,
+        default=DEFAULT_LIMITS.max_connections,
+        help="open connections allowed; one more is answered 503 and closed (default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-header-bytes",
+        type=_at_least_one,
+        default=DEFAULT_LIMITS.max_header_bytes,
+        help="largest request head (request line and headers); larger is answered 431 (default %(default)s)",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=_seconds,
+        default=DEFAULT_LIMITS.header_timeout,
+        help="seconds a client has to send a whole request head; then 408 (default %(default)s)",
+    )
+    serve.add_argument(
+        "--keep-alive-timeout",
+        type=_seconds,
+        default=DEFAULT_LIMITS.keep_alive_timeout,
+        help="seconds an idle keep-alive connection stays open (default %(default)s)",
+    )
 
     check = commands.add_parser("check", help="query the status API and exit 0 only if autonomy_enabled is as expected")
     check.add_argument("--url", required=True, help="e.g. http://leviathan-control-plane:8000/v1/autonomy/status")
@@ -45,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return _serve(args.host, args.port, args.log_level)
+        limits = ServerLimits(args.max_connections, args.max_header_bytes, args.header_timeout, args.keep_alive_timeout)
+        return _serve(args.host, args.port, args.log_level, limits)
     return _check(args.url, args.expect_enabled == "true", args.timeout)
 
 
@@ -56,12 +90,30 @@ def _port(text: str) -> int:
     return port
 
 
-def _serve(host: str, port: int, log_level: str) -> int:
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-    )
+def _at_least_one(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return number
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds above 0")
+    return seconds
+
+
+def _serve(host: str, port: int, log_level: str, limits: ServerLimits) -> int:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=log_level.upper(), handlers=[handler])
     from leviathan_control_plane.app import Settings, SettingsError, create_app
 
     try:
@@ -81,7 +133,7 @@ def _serve(host: str, port: int, log_level: str) -> int:
         settings.config_path,
         "file " + settings.token_file if settings.token_file else "LEVIATHAN_CONTROL_PLANE_TOKEN",
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, **UVICORN_SETTINGS)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, **uvicorn_settings(limits))
     return EXIT_OK
 
 
@@ -94,6 +146,7 @@ def _check(url: str, expected: bool, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while True:
         ok, message = _check_once(url, token, expected)
+        message = printable(message)  # it quotes what the server answered
         if ok:
             print(f"✓ {message}")
             return EXIT_OK

@@ -6,6 +6,8 @@ Alert examples (docs/RUNBOOK.md):
       and time() - leviathan_autonomy_state_changed_timestamp_seconds > 3600
   config broken or missing:
     leviathan_autonomy_config_source{source!~"configmap:.*"} == 1
+  config or token unreadable for a passing reason (last good content still served):
+    leviathan_file_read_failing == 1
 """
 
 from __future__ import annotations
@@ -46,6 +48,18 @@ class ControlPlaneMetrics:
             "Times the config turned unusable (missing or invalid).",
             registry=self.registry,
         )
+        self.read_failing = Gauge(
+            "leviathan_file_read_failing",
+            "1 while a followed file cannot be read for a passing reason (the last good content is kept).",
+            ["file"],
+            registry=self.registry,
+        )
+        self.read_failures = Counter(
+            "leviathan_file_read_failures",
+            "Times a followed file became unreadable for a passing reason (e.g. out of file descriptors).",
+            ["file"],
+            registry=self.registry,
+        )
         self.requests = Counter(
             "leviathan_http_requests",
             "HTTP requests answered, by status code.",
@@ -56,6 +70,8 @@ class ControlPlaneMetrics:
         self._sources = (f"configmap:{config_path}", SOURCE_NOT_MOUNTED, SOURCE_ERROR)
         for source in self._sources:
             self.source.labels(source=source).set(0)
+        for file in ("config", "token"):
+            self.read_failing.labels(file=file).set(0)
 
     def record_config(self, config: AutonomyConfig, enabled: bool, state_changed: bool) -> None:
         self.enabled.set(1 if enabled else 0)
@@ -67,6 +83,11 @@ class ControlPlaneMetrics:
             self.errors.inc()
         else:
             self.reloads.inc()
+
+    def record_read_problem(self, file: str, failing: bool) -> None:
+        self.read_failing.labels(file=file).set(1 if failing else 0)
+        if failing:
+            self.read_failures.labels(file=file).inc()
 
     def count_response(self, status: int) -> None:
         counter = self._by_code.get(status)

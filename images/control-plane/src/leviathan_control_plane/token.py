@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from leviathan_config import read_mounted_file
+from leviathan_config import NotARegularFile, is_transient, read_mounted_file
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ class TokenRead:
     # repr=False keeps the token out of any log line or traceback.
     token: bytes | None = field(repr=False)
     problem: str = ""
+    # The read failed for a passing reason (leviathan_config.is_transient), not because of the file.
+    transient: bool = False
 
 
 def read_token_file(path: str) -> TokenRead:
@@ -40,8 +42,11 @@ def read_token_file(path: str) -> TokenRead:
         raw = read_mounted_file(path, MAX_TOKEN_BYTES)  # retries kubelet's swap race, like the config
     except FileNotFoundError:
         return TokenRead(None, f"token file {path} does not exist")
-    except OSError as exc:
-        return TokenRead(None, f"cannot read token file {path}: {exc.strerror or exc}")
+    except NotARegularFile as exc:
+        return TokenRead(None, f"token file {path} is {exc.strerror}, not a regular file")
+    except (OSError, MemoryError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        return TokenRead(None, f"cannot read token file {path}: {reason}", transient=is_transient(exc))
     if len(raw) > MAX_TOKEN_BYTES:
         return TokenRead(None, f"token file {path} is larger than {MAX_TOKEN_BYTES} bytes")
     token = raw.strip()
@@ -53,6 +58,8 @@ def read_token_file(path: str) -> TokenRead:
 def log_token_change(previous: TokenRead | None, current: TokenRead) -> None:
     if current.problem:
         log.warning("%s: every request will be refused with 401", current.problem)
+    elif previous is not None and previous.problem:
+        log.info("control-plane token file is usable again; requests with the token are accepted")
     elif previous is not None:
         log.info("control-plane token changed (rotated Secret); now using the new one")
 

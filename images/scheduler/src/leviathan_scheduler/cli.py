@@ -7,6 +7,7 @@ importing the Kubernetes client; missing or invalid means fail closed.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -73,12 +74,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--retry-budget",
-        type=float,
+        type=_retry_budget,
         default=30.0,
         metavar="SECONDS",
         help="how long to keep retrying an unreachable or failing API (default 30)",
     )
     return parser
+
+
+def _retry_budget(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    # nan and inf would retry forever: every comparison with nan is false.
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds (0 or more)")
+    return seconds
 
 
 def _pod_namespace() -> str | None:

@@ -21,7 +21,8 @@ CONFIG_ANNOTATION = "leviathan.io/config-sha256"
 MAX_NAME = 63  # Job names become a pod label value, so 63 characters at most.
 
 # CronJob-made Job names end in the scheduled time, in minutes since the epoch.
-_CRONJOB_SUFFIX = re.compile(r"-(\d{7,10})$")
+# \Z, not $: `$` also matches before a trailing newline. [0-9], not \d: no other scripts' digits.
+_CRONJOB_SUFFIX = re.compile(r"-([0-9]{7,10})\Z")
 
 
 def tick_slot(scheduler_job_name: str | None, now: float | None = None) -> int:
@@ -153,6 +154,26 @@ def cronjob_owner(jobs: list[dict[str, Any]], tick_job: str | None) -> dict[str,
                         "blockOwnerDeletion": False,
                     }
     return None
+
+
+def submitted_slot(job: Mapping[str, Any]) -> int:
+    """The scheduled minute a worker Job was submitted for (its annotation, else its creation); -1 if unknown."""
+    metadata = job.get("metadata") or {}
+    stamp = (metadata.get("annotations") or {}).get(SLOT_ANNOTATION) or metadata.get("creationTimestamp")
+    try:
+        return int(datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp() // 60)
+    except (TypeError, ValueError):
+        return -1
+
+
+def last_submitted(jobs: list[dict[str, Any]], selector: Mapping[str, str]) -> dict[str, int]:
+    """Per task, the newest scheduled minute among its listed worker Jobs, finished ones included."""
+    newest: dict[str, int] = {}
+    for job in jobs:
+        task = task_of(job)
+        if task is not None and is_ours(job, selector):
+            newest[task] = max(newest.get(task, -1), submitted_slot(job))
+    return newest
 
 
 def task_of(job: Mapping[str, Any]) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from leviathan_scheduler.settings import SchedulerSettings, Task
@@ -18,18 +19,26 @@ class Plan:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-def plan_tick(settings: SchedulerSettings, active_by_task: Counter[str], active_total: int, slot: int) -> Plan:
+def plan_tick(
+    settings: SchedulerSettings,
+    active_by_task: Counter[str],
+    active_total: int,
+    last_submitted: Mapping[str, int],
+) -> Plan:
     """At most one active Job per task, `maxJobsPerTick` per tick, `maxConcurrentWorkers` in all.
 
-    The starting task rotates with the slot, so tight limits do not starve
-    the tasks declared last.
+    Tasks are tried least recently submitted first: never submitted (no Job
+    listed) before anything, then by the scheduled minute of their newest Job,
+    ties in declaration order. A task that is passed over keeps its place
+    while every task it waits behind moves to the back once submitted, so as
+    long as a tick can submit at all, every task is reached within
+    len(tasks) ticks, whatever the schedule or the limits.
     """
     plan = Plan()
-    tasks = settings.tasks
-    if not tasks:
-        return plan
-    start = slot % len(tasks)
-    for task in tasks[start:] + tasks[:start]:
+    order = sorted(
+        range(len(settings.tasks)), key=lambda index: (last_submitted.get(settings.tasks[index].name, -1), index)
+    )
+    for task in (settings.tasks[index] for index in order):
         if active_by_task[task.name] > 0:
             plan.skipped[RUNNING] += 1
         elif len(plan.submit) >= settings.max_jobs_per_tick:

@@ -1,19 +1,49 @@
 """The scheduler's part of the config: tasks, guardrails and worker Job settings.
 
 The chart's values schema already validates these, but the ConfigMap can be
-edited by hand, so they are checked again here. Any problem makes the tick
-fail closed with a message naming the key.
+edited by hand, so they are checked again here, every field that reaches a
+Job manifest, before the first API call: the dry run and a real tick refuse
+the same files. Any problem makes the tick fail closed with a message naming
+the key. Patterns are always matched whole (fullmatch): `$` would let a
+trailing newline through.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
+# An image reference: registry[:port]/path[:tag][@digest], no spaces or control characters.
+IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]*")
+# Kubernetes quantities: 100m, 0.5, 128Mi, 1e3, 2G...
+QUANTITY = re.compile(
+    r"\+?(?P<number>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>[eE][-+]?[0-9]{1,3}|[KMGTPE]i|[numkMGTPE])?"
+)
+_SCALE = {
+    "": Decimal(1),
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+    **{f"{prefix}i": Decimal(1024) ** power for power, prefix in enumerate("KMGTPE", start=1)},
+}
+# Resource names Kubernetes accepts in a container; anything else needs a domain (example.com/gpu).
+STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage")
+INT32_MAX = 2**31 - 1
 
 
 class SettingsError(Exception):
@@ -27,7 +57,7 @@ class Task:
     command: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
-    resources: Mapping[str, Any] | None = None
+    resources: Mapping[str, Mapping[str, str]] | None = None
     active_deadline_seconds: int | None = None
 
 
@@ -42,7 +72,7 @@ class WorkerSettings:
     ttl_seconds_after_finished: int
     run_as_user: int
     run_as_group: int
-    resources: Mapping[str, Any]
+    resources: Mapping[str, Mapping[str, str]]
     image_pull_secrets: tuple[str, ...]
 
 
@@ -56,6 +86,7 @@ class SchedulerSettings:
 
 def parse_settings(document: Mapping[str, Any]) -> SchedulerSettings:
     scheduler = _mapping(document.get("scheduler", {}), "scheduler")
+    _known_keys(scheduler, "scheduler", {"maxConcurrentWorkers", "maxJobsPerTick", "tasks"})
     raw_tasks = _list(scheduler.get("tasks", []), "scheduler.tasks")
     tasks = tuple(_task(raw, f"scheduler.tasks[{index}]") for index, raw in enumerate(raw_tasks))
     names = [task.name for task in tasks]
@@ -74,37 +105,52 @@ def parse_settings(document: Mapping[str, Any]) -> SchedulerSettings:
 
 def _task(raw: Any, where: str) -> Task:
     task = _mapping(raw, where)
-    unknown = set(task) - {"name", "image", "command", "args", "env", "resources", "activeDeadlineSeconds"}
-    if unknown:
-        raise SettingsError(f"{where}: unknown key {sorted(unknown)[0]}")
+    _known_keys(task, where, {"name", "image", "command", "args", "env", "resources", "activeDeadlineSeconds"})
     name = _string(task.get("name"), f"{where}.name")
-    if not DNS_LABEL.match(name) or len(name) > 30:
+    if not DNS_LABEL.fullmatch(name) or len(name) > 30:
         raise SettingsError(f"{where}.name: {name!r} is not a DNS label of at most 30 characters")
     env = []
     for index, item in enumerate(_list(task.get("env", []), f"{where}.env")):
         entry = _mapping(item, f"{where}.env[{index}]")
+        _known_keys(entry, f"{where}.env[{index}]", {"name", "value"})
         env_name = _string(entry.get("name"), f"{where}.env[{index}].name")
-        if not ENV_NAME.match(env_name):
+        if not ENV_NAME.fullmatch(env_name):
             raise SettingsError(f"{where}.env[{index}].name: {env_name!r} is not a valid variable name")
         env.append((env_name, _string(entry.get("value", ""), f"{where}.env[{index}].value", allow_empty=True)))
     deadline = task.get("activeDeadlineSeconds")
     return Task(
         name=name,
-        image=_string(task.get("image"), f"{where}.image"),
+        image=_image(task.get("image"), f"{where}.image"),
         command=_strings(task.get("command", []), f"{where}.command"),
         args=_strings(task.get("args", []), f"{where}.args"),
         env=tuple(env),
-        resources=_mapping(task["resources"], f"{where}.resources") if "resources" in task else None,
+        resources=_resources(task["resources"], f"{where}.resources") if "resources" in task else None,
         active_deadline_seconds=None if deadline is None else _int(deadline, f"{where}.activeDeadlineSeconds", 1),
     )
 
 
+_WORKER_KEYS = {
+    "jobNamePrefix",
+    "selector",
+    "releaseSelector",
+    "labels",
+    "backoffLimit",
+    "activeDeadlineSeconds",
+    "ttlSecondsAfterFinished",
+    "runAsUser",
+    "runAsGroup",
+    "resources",
+    "imagePullSecrets",
+}
+
+
 def _worker(worker: Mapping[str, Any]) -> WorkerSettings:
-    selector = _string_map(worker.get("selector"), "worker.selector")
+    _known_keys(worker, "worker", _WORKER_KEYS)
+    selector = _labels(worker.get("selector"), "worker.selector")
     if not selector.get("app"):
         raise SettingsError("worker.selector: an app label is required")
-    labels = _string_map(worker.get("labels", {}), "worker.labels")
-    release_selector = _string_map(worker.get("releaseSelector"), "worker.releaseSelector")
+    labels = _labels(worker.get("labels", {}), "worker.labels")
+    release_selector = _labels(worker.get("releaseSelector"), "worker.releaseSelector")
     if not release_selector or not release_selector.items() <= {**labels, **selector}.items():
         raise SettingsError("worker.releaseSelector: must be non-empty and match the worker Jobs' labels")
     return WorkerSettings(
@@ -117,16 +163,114 @@ def _worker(worker: Mapping[str, Any]) -> WorkerSettings:
         ttl_seconds_after_finished=_int(worker.get("ttlSecondsAfterFinished"), "worker.ttlSecondsAfterFinished", 0),
         run_as_user=_int(worker.get("runAsUser"), "worker.runAsUser", 1),
         run_as_group=_int(worker.get("runAsGroup"), "worker.runAsGroup", 1),
-        resources=_mapping(worker.get("resources", {}), "worker.resources"),
-        image_pull_secrets=_strings(worker.get("imagePullSecrets", []), "worker.imagePullSecrets"),
+        resources=_resources(worker.get("resources", {}), "worker.resources"),
+        image_pull_secrets=_secret_names(worker.get("imagePullSecrets", []), "worker.imagePullSecrets"),
     )
 
 
 def _job_name_prefix(value: Any) -> str:
     prefix = _string(value, "worker.jobNamePrefix")
-    if not DNS_LABEL.match(prefix) or len(prefix) > 40:
+    if not DNS_LABEL.fullmatch(prefix) or len(prefix) > 40:
         raise SettingsError(f"worker.jobNamePrefix: {prefix!r} is not a DNS label of at most 40 characters")
     return prefix
+
+
+def _known_keys(mapping: Mapping[str, Any], where: str, known: set[str]) -> None:
+    unknown = sorted(str(key) for key in set(mapping) - known)
+    if unknown:
+        raise SettingsError(f"{where}: unknown key {unknown[0]}")
+
+
+def _image(value: Any, where: str) -> str:
+    image = _string(value, where)
+    if not IMAGE.fullmatch(image) or len(image) > 1024:
+        raise SettingsError(f"{where}: {image!r} is not an image reference")
+    return image
+
+
+def _secret_names(value: Any, where: str) -> tuple[str, ...]:
+    names = _strings(value, where)
+    for name in names:
+        if not DNS_SUBDOMAIN.fullmatch(name) or len(name) > 253:
+            raise SettingsError(f"{where}: {name!r} is not a Secret name")
+    return names
+
+
+def _labels(value: Any, where: str) -> dict[str, str]:
+    labels = _string_map(value, where)
+    for key, label in labels.items():
+        prefix, _, name = key.rpartition("/")
+        if prefix and (not DNS_SUBDOMAIN.fullmatch(prefix) or len(prefix) > 253):
+            raise SettingsError(f"{where}: {key!r} is not a label key (bad prefix)")
+        if not LABEL_NAME.fullmatch(name) or len(name) > 63:
+            raise SettingsError(f"{where}: {key!r} is not a label key")
+        if not LABEL_VALUE.fullmatch(label) or len(label) > 63:
+            raise SettingsError(f"{where}.{key}: {label!r} is not a label value")
+    return labels
+
+
+def _resources(value: Any, where: str) -> dict[str, dict[str, str]]:
+    """requests and limits, each a map of resource name to quantity, with requests <= limits.
+
+    Quantities come back as strings: the Kubernetes client refuses a bare number
+    (`cpu: 2`) when it serializes the Job.
+    """
+    resources = _mapping(value, where)
+    _known_keys(resources, where, {"requests", "limits"})
+    parsed: dict[str, dict[str, Decimal]] = {}
+    checked: dict[str, dict[str, str]] = {}
+    for part in ("requests", "limits"):
+        if part not in resources:
+            continue
+        quantities = _mapping(resources[part], f"{where}.{part}")
+        parsed[part], checked[part] = {}, {}
+        for name, quantity in quantities.items():
+            at = f"{where}.{part}.{name}"
+            if not isinstance(name, str) or not _resource_name(name):
+                raise SettingsError(f"{where}.{part}: {name!r} is not a resource name (cpu, memory, ...)")
+            amount = _quantity(quantity, at)
+            if "/" in name and amount != amount.to_integral_value():
+                raise SettingsError(f"{at}: an extended resource takes a whole number, not {quantity!r}")
+            parsed[part][name], checked[part][name] = amount, str(quantity)
+    for name, request in parsed.get("requests", {}).items():
+        limit = parsed.get("limits", {}).get(name)
+        if limit is not None and request > limit:
+            raise SettingsError(f"{where}.requests.{name}: {checked['requests'][name]!r} is above the limit")
+        if limit is not None and "/" in name and request != limit:
+            raise SettingsError(f"{where}.requests.{name}: an extended resource's request must equal its limit")
+    return checked
+
+
+def _resource_name(name: str) -> bool:
+    if name in STANDARD_RESOURCES:
+        return True
+    if name.startswith("hugepages-"):
+        return QUANTITY.fullmatch(name.removeprefix("hugepages-")) is not None
+    prefix, _, rest = name.partition("/")
+    return bool(
+        rest
+        and DNS_SUBDOMAIN.fullmatch(prefix)
+        and len(prefix) <= 253
+        and LABEL_NAME.fullmatch(rest)
+        and len(rest) <= 63
+        and not prefix.endswith("kubernetes.io")
+    )
+
+
+def _quantity(value: Any, where: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise SettingsError(f"{where}: expected a quantity such as 100m, 0.5 or 128Mi")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or value < 0:
+            raise SettingsError(f"{where}: {value!r} is not a quantity of at least 0")
+        return Decimal(str(value))
+    match = QUANTITY.fullmatch(value)
+    if match is None:
+        raise SettingsError(f"{where}: {value!r} is not a quantity such as 100m, 0.5 or 128Mi")
+    number, suffix = Decimal(match["number"]), match["suffix"] or ""
+    if suffix[:1] in ("e", "E") and len(suffix) > 1:
+        return number.scaleb(int(suffix[1:]))
+    return number * _SCALE[suffix]
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
@@ -168,4 +312,6 @@ def _string_map(value: Any, where: str) -> dict[str, str]:
 def _int(value: Any, where: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise SettingsError(f"{where}: expected an integer of at least {minimum}")
+    if value > INT32_MAX:
+        raise SettingsError(f"{where}: expected an integer of at most {INT32_MAX}")
     return value

@@ -13,7 +13,7 @@ from leviathan_scheduler.exit_codes import (
     EXIT_CONFIG_NOT_MOUNTED,
     EXIT_OK,
 )
-from leviathan_scheduler.jobs import build_job, cronjob_owner, is_active, is_ours, task_of
+from leviathan_scheduler.jobs import build_job, cronjob_owner, is_active, is_ours, last_submitted, task_of
 from leviathan_scheduler.output import say
 from leviathan_scheduler.plan import Plan, plan_tick
 from leviathan_scheduler.settings import SchedulerSettings, SettingsError, parse_settings
@@ -62,7 +62,8 @@ def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
         )
         active = [job for job in release_jobs if is_ours(job, settings.worker.selector) and is_active(job)]
         active_total = len(active)
-        plan = plan_tick(settings, Counter(task_of(job) for job in active), active_total, options.slot)
+        history = last_submitted(release_jobs, settings.worker.selector)
+        plan = plan_tick(settings, Counter(task_of(job) for job in active), active_total, history)
         owner = cronjob_owner(release_jobs, options.tick_job)
         if plan.submit and owner is None and options.tick_job:
             say(
@@ -109,7 +110,7 @@ def _dry_run(config: AutonomyConfig, settings: SchedulerSettings, options: TickO
         from leviathan_scheduler.kube import kubeconfig_namespace
 
         namespace = kubeconfig_namespace() or "default"
-    plan = plan_tick(settings, Counter(), 0, options.slot)
+    plan = plan_tick(settings, Counter(), 0, {})  # no Job list: declaration order
     manifests = [build_job(task, settings.worker, namespace, options.slot, config.sha256) for task in plan.submit]
     if manifests:
         print(yaml.safe_dump_all(manifests, sort_keys=False), end="", flush=True)

@@ -1,0 +1,29 @@
+"""autonomy.reason is printed raw by helm in NOTES: the schema keeps terminal controls out (issue 11).
+
+The sidecars escape whatever a hand-edited ConfigMap holds; this is the chart's half.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from support.helm import HelmError, render_chart
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["INC-1 \x1b[2J\x1b[31mall clear", "INC-1 \u202eevil", "INC-1\x85", "INC-1\ttab", "INC-1\u2028two", "bell\x07"],
+    ids=["ansi", "bidi-override", "c1-next-line", "tab", "line-separator", "bell"],
+)
+def test_control_characters_are_refused(reason):
+    with pytest.raises(HelmError) as refused:
+        render_chart(extra_args=["--set-literal", f"autonomy.reason={reason}"])
+    assert "/autonomy/reason" in refused.value.stderr
+
+
+def test_printable_unicode_is_kept():
+    reason = "INC-42: ünïcode ✓ — fine"
+    (configmap,) = render_chart(
+        show_only=["templates/configmap.yaml"], extra_args=["--set-literal", f"autonomy.reason={reason}"]
+    )
+    assert configmap["metadata"]["annotations"]["leviathan.io/autonomy-reason"] == reason
