@@ -52,8 +52,10 @@ def test_a_reason_cannot_forge_lines_or_reach_the_terminal_raw(publish_config, r
         "INC-1\\n✓ Tick done: submitted 9, already existed 0; active workers before the tick 0/5"
         "\\r\\x1b[2J\\x1b]0;owned\\x07\\u202eevil\\x85\\u2028\\t\\x00"
     )
-    # Byte for byte: the runbook's two lines, then the reason on one line of its own.
-    assert result.stderr == "\n".join([*DISABLED_LINES, f"Reason: {shown}"]) + "\n"
+    # Byte for byte: the config-read line, the runbook's two lines, then the reason on one line of its own.
+    config_line, rest = result.stderr.split("\n", 1)
+    assert config_line.startswith("Config: configmap:") and config_line.endswith(" autonomy_enabled=false")
+    assert rest == "\n".join([*DISABLED_LINES, f"Reason: {shown}"]) + "\n"
 
 
 @pytest.mark.parametrize(
