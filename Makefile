@@ -70,6 +70,10 @@ venv: $(VENV_STAMP) ## Create .venv with the pinned dependencies and the sidecar
 tools: $(VENV_STAMP) $(CHECKOV_STAMP) ## Fetch helm and checkov into .tools/
 	@echo "helm: $(HELM)"
 
+.PHONY: helm-builds
+helm-builds: ## Build the pinned Helm 3, Helm 4 and helm-unittest from Go modules into .tools/ (hack/cluster/pins.env)
+	hack/build-helm.sh all
+
 ## ---- Everyday ----------------------------------------------------------------
 
 .PHONY: run
@@ -85,8 +89,15 @@ local-enable: $(VENV_STAMP) ## Flip the local mount (make run) back to autonomy_
 	HELM="$(HELM)" $(VENV)/bin/python hack/local_run.py set --env $(ENV) --enabled true
 
 .PHONY: test
-test: $(VENV_STAMP) $(CHECKOV_STAMP) ## Run every test: chart, control plane, scheduler (e2e only with LEVIATHAN_E2E=1)
+test: $(VENV_STAMP) $(CHECKOV_STAMP) unittest ## Run every test: chart, control plane, scheduler (e2e only with LEVIATHAN_E2E=1)
 	HELM="$(HELM)" CHECKOV="$(TOOLS)/checkov/bin/checkov" $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# helm-unittest, built from its Go module (hack/build-helm.sh), for what `helm template`
+# cannot show: lookup of live objects and renders as an upgrade (chart/tests/*_test.yaml).
+.PHONY: unittest
+unittest: ## Run the chart's helm-unittest suites (chart/tests)
+	@hack/build-helm.sh unittest >/dev/null
+	HELM_PLUGINS="$(CURDIR)/$(TOOLS)/helm-plugins" $(HELM) unittest chart
 
 .PHONY: lint
 lint: $(VENV_STAMP) ## helm lint --strict on every values file, ruff, hadolint
