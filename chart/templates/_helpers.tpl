@@ -198,3 +198,12 @@ topologySpreadConstraints:
   {{- end }}
 {{- end }}
 {{- end -}}
+
+{{- define "leviathan.testResources" -}}
+requests:
+  cpu: 10m
+  memory: 32Mi
+limits:
+  cpu: 200m
+  memory: 128Mi
+{{- end -}}

@@ -128,5 +128,5 @@ class TestMount:
             for container in pod_spec(doc)["containers"]
             for mount in container.get("volumeMounts", [])
         ]
-        assert len(mounts) == 4
+        assert len(mounts) == 6  # control plane 2, scheduler 1, helm test pods 2 + 1
         assert [m for m in mounts if "subPath" in m or "subPathExpr" in m] == []

@@ -62,11 +62,19 @@ class TestSchedulerRole:
 
 class TestTokens:
     @pytest.mark.parametrize(
-        ("kind", "automount"),
-        [("Deployment", False), ("Pod", False), ("CronJob", True)],
+        ("kind", "name", "automount"),
+        [
+            ("Deployment", "leviathan-control-plane", False),
+            ("Pod", "leviathan-test-status", False),
+            ("CronJob", "leviathan-dev-scheduler", True),
+            ("Pod", "leviathan-test-scheduler", True),
+        ],
     )
-    def test_only_the_scheduler_pod_mounts_an_api_token(self, kind, automount):
-        assert pod_spec(find(render_chart(), kind))["automountServiceAccountToken"] is automount
+    def test_only_the_scheduler_and_its_test_pod_mount_an_api_token(self, kind, name, automount):
+        spec = pod_spec(find(render_chart(), kind, name))
+        assert spec["automountServiceAccountToken"] is automount
+        if automount:
+            assert spec["serviceAccountName"] == "leviathan-scheduler"
 
     @pytest.mark.parametrize("name", ["leviathan-control-plane", "leviathan-scheduler"])
     def test_accounts_do_not_automount(self, name):

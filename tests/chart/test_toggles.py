@@ -43,15 +43,6 @@ def test_autonomy_toggle_changes_only_the_configmap(enabled):
     assert old["metadata"] == new["metadata"]
 
 
-@pytest.mark.parametrize("enabled", [True, False])
-def test_helm_test_pod_expects_the_rendered_value(enabled):
-    (pod,) = render_chart({"autonomy": {"enabled": enabled}}, show_only=["templates/tests/test-status.yaml"])
-    args = pod["spec"]["containers"][0]["args"]
-    assert args[:3] == ["check", "--url", "http://leviathan-control-plane:8000/v1/autonomy/status"]
-    assert args[args.index("--expect-enabled") + 1] == str(enabled).lower()
-    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
-
-
 @pytest.mark.parametrize("suspend", [True, False])
 def test_suspend_toggle_changes_only_the_cronjob(suspend):
     before = by_identity({"scheduler": {"suspend": suspend}})
