@@ -115,6 +115,10 @@ template: ## Render the chart for values/ENV.yaml (dev)
 docs: $(VENV_STAMP) ## Regenerate the parameters table in chart/README.md from values.yaml
 	$(VENV)/bin/python hack/values_table.py --write chart/README.md
 
+.PHONY: package
+package: ## helm package the chart into dist/, with the docs its README and NOTES point to
+	HELM="$(HELM)" hack/package-chart.sh dist
+
 .PHONY: bench
 bench: $(VENV_STAMP) ## Benchmarks: status throughput, reload latency, memory, scheduler tick cost
 	@command -v wrk >/dev/null || { echo "make bench needs wrk; installing it with apt-get" >&2; \
@@ -198,6 +202,6 @@ e2e: $(VENV_STAMP) cluster ## The real-cluster end-to-end test (tests/e2e) again
 
 .PHONY: clean
 clean: ## Remove .venv, .tools, .run and caches
-	rm -rf $(VENV) $(TOOLS) .run .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) .run dist .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find images -name '*.egg-info' -type d -prune -exec rm -rf {} +
