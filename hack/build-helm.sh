@@ -4,7 +4,9 @@
 # (point HELM_PLUGINS at .tools/helm-plugins). Each is rebuilt only when its pin in
 # hack/cluster/pins.env changes; Go's module and build caches stay in their default
 # (per-user) locations, so a fresh clone on the same machine only links.
-# Usage: hack/build-helm.sh [all|helm3|helm4|unittest]; prints the paths it built or found.
+# Also hack/helm-values/v3 and v4 (Helm's own upgrade code, no cluster: which values each
+# upgrade flag renders with) into .tools/helm-values/v3 and v4, rebuilt when their source changes.
+# Usage: hack/build-helm.sh [all|helm3|helm4|unittest|values]; prints the paths it built or found.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/cluster/pins.env
@@ -84,10 +86,26 @@ YAML
   echo "$bin"
 }
 
+build_values() {
+  local major
+  for major in 3 4; do
+    local src=hack/helm-values/v$major bin=$TOOLS/helm-values/v$major/helm-values stamp
+    stamp=$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -d' ' -f1)
+    if ! fresh "$bin" "$stamp"; then
+      log "building the Helm $major values harness"
+      mkdir -p "$(dirname "$bin")"
+      (cd "$src" && go build -trimpath -o "$bin" .)
+      mark "$bin" "$stamp"
+    fi
+    echo "$bin"
+  done
+}
+
 case "${1:-all}" in
-  all) build_helm 3 "$HELM3_VERSION"; build_helm 4 "$HELM4_VERSION"; build_unittest ;;
+  all) build_helm 3 "$HELM3_VERSION"; build_helm 4 "$HELM4_VERSION"; build_unittest; build_values ;;
+  values) build_values ;;
   helm3) build_helm 3 "$HELM3_VERSION" ;;
   helm4) build_helm 4 "$HELM4_VERSION" ;;
   unittest) build_unittest ;;
-  *) echo "usage: $0 [all|helm3|helm4|unittest]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|helm3|helm4|unittest|values]" >&2; exit 2 ;;
 esac

@@ -89,7 +89,7 @@ key: the values it was installed with were not passed.
 {{- if and $value $live (ne $live "true") -}}
 {{- $version := dig "metadata" "resourceVersion" "" (include "leviathan.live.configMap" . | fromJson) | toString -}}
 {{- if ne (toString .Values.autonomy.confirmEnable) $version -}}
-{{- fail (printf "autonomy is off in the live ConfigMap %s (autonomy_enabled: %s), and autonomy.enabled=true may be a value Helm reused from an earlier release. To turn autonomy on, also pass --set autonomy.confirmEnable=%s (the ConfigMap's resourceVersion); to keep it off, pass --set autonomy.enabled=null" $name $live $version) -}}
+{{- fail (printf "autonomy is off in the live ConfigMap %s (autonomy_enabled: %s), and autonomy.enabled=true may be a value Helm reused from an earlier release. To turn autonomy on, also pass --set autonomy.confirmEnable=%s (the ConfigMap's resourceVersion); to keep it off, pass --set autonomy.enabled=false (or drop the value: --reset-then-reuse-values --set autonomy.enabled=null)" $name $live $version) -}}
 {{- end -}}
 {{- end -}}
 {{- $value -}}
@@ -123,7 +123,7 @@ key: the values it was installed with were not passed.
 {{- if and $live $liveSuspend (not $value) -}}
 {{- $generation := dig "metadata" "generation" "" $live | toString -}}
 {{- if ne (toString .Values.scheduler.confirmResume) $generation -}}
-{{- fail (printf "the CronJob %s is suspended (the emergency stop), and scheduler.suspend=false may be a value Helm reused from an earlier release. Resume with kubectl patch cronjob %s -n %s -p '{\"spec\":{\"suspend\":false}}' and pass --set scheduler.suspend=null; or also pass --set scheduler.confirmResume=%s (the CronJob's generation)" (include "leviathan.scheduler.fullname" .) (include "leviathan.scheduler.fullname" .) .Release.Namespace $generation) -}}
+{{- fail (printf "the CronJob %s is suspended (the emergency stop), and scheduler.suspend=false may be a value Helm reused from an earlier release. To keep it stopped, pass --set scheduler.suspend=true (or drop the value: --reset-then-reuse-values --set scheduler.suspend=null); to resume, use kubectl patch cronjob %s -n %s -p '{\"spec\":{\"suspend\":false}}', or also pass --set scheduler.confirmResume=%s (the CronJob's generation)" (include "leviathan.scheduler.fullname" .) (include "leviathan.scheduler.fullname" .) .Release.Namespace $generation) -}}
 {{- end -}}
 {{- end -}}
 {{- $value -}}
