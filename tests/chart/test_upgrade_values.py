@@ -16,6 +16,7 @@ on a real control plane.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import subprocess
 from functools import cache
@@ -54,9 +55,13 @@ REUSING = {"plain, no values", "--reuse-values --set", "--reset-then-reuse-value
 
 @cache
 def harnesses() -> dict[int, str]:
-    built = subprocess.run(
-        [str(REPO / "hack" / "build-helm.sh"), "values"], capture_output=True, text=True, timeout=900, check=True
-    )
+    lock = REPO / ".tools" / "helm-values.lock"
+    lock.parent.mkdir(exist_ok=True)
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # one build at a time across xdist workers
+        built = subprocess.run(
+            [str(REPO / "hack" / "build-helm.sh"), "values"], capture_output=True, text=True, timeout=900, check=True
+        )
     v3, v4 = built.stdout.split()
     return {3: v3, 4: v4}
 
