@@ -69,7 +69,7 @@ build_unittest() {
       grep '^replace ' "$gomod"
     } >"$dir/go.mod"
     echo 'package wrapper' >"$dir/doc.go"
-    (cd "$dir" && go get "$module@$version" >/dev/null 2>&1)
+    (cd "$dir" && go get "$module@$version" >/dev/null)
     (cd "$dir" && go build -trimpath -ldflags "-s -w$(kube_stamp helm.sh/helm/v3 "$helm_version")" -o "$bin" "$module/cmd/helm-unittest")
     # Our own plugin.yaml: upstream's runs an install hook that downloads from the internet.
     cat >"$plugin/plugin.yaml" <<YAML

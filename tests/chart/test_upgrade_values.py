@@ -136,3 +136,12 @@ def test_a_plain_upgrade_without_the_prod_file_would_render_dev(major):
     *_, after = run(major, prod, ROUTINE["plain --set"])
     assert after["values"]["environment"] == "dev"
     assert after["values"]["controlPlane"]["replicaCount"] == 1
+
+
+def test_the_harness_builds_against_the_pinned_helm(major):
+    """The same Helm the e2e suite builds (hack/cluster/pins.env), so offline and e2e agree."""
+    pins = dict(
+        line.split("=", 1) for line in (REPO / "hack" / "cluster" / "pins.env").read_text().splitlines() if "=" in line
+    )
+    go_mod = (REPO / "hack" / "helm-values" / f"v{major}" / "go.mod").read_text()
+    assert f"helm.sh/helm/v{major} {pins[f'HELM{major}_VERSION']}\n" in go_mod
