@@ -20,6 +20,16 @@ confirmation reused from an earlier release never matches again.
 {{- lookup "batch/v1" "CronJob" .Release.Namespace (include "leviathan.scheduler.fullname" .) | toJson -}}
 {{- end -}}
 
+{{/*
+"true" when this release's control-plane Service exists: the release is
+installed, and `lookup` can see the cluster (it sees nothing under
+`helm template` and a client --dry-run). A missing ConfigMap or CronJob is then
+one someone deleted, not a first install.
+*/}}
+{{- define "leviathan.live.installed" -}}
+{{- if lookup "v1" "Service" .Release.Namespace (include "leviathan.controlPlane.fullname" .) -}}true{{- end -}}
+{{- end -}}
+
 {{/* The live config file's text, or "" when there is no live ConfigMap. */}}
 {{- define "leviathan.live.configBody" -}}
 {{- $live := include "leviathan.live.configMap" . | fromJson -}}
@@ -99,6 +109,8 @@ key: the values it was installed with were not passed.
 {{- fail (printf "the live ConfigMap %s has no readable autonomy_enabled line in %s (the scheduler is failing closed): pass --set autonomy.enabled=false (or =true with autonomy.confirmEnable) to write a valid one" $name (include "leviathan.configFile" .)) -}}
 {{- else if $live -}}
 {{- $live -}}
+{{- else if include "leviathan.live.installed" . -}}
+{{- fail (printf "the live ConfigMap %s is missing (deleted? the scheduler is failing closed), so there is no switch to keep: pass --set autonomy.enabled=false to recreate it off, or =true to recreate it on" $name) -}}
 {{- else -}}
 {{- .Values.autonomy.enabledOnInstall -}}
 {{- end -}}
@@ -127,7 +139,11 @@ key: the values it was installed with were not passed.
 {{- end -}}
 {{- end -}}
 {{- $value -}}
-{{- else -}}
+{{- else if $live -}}
 {{- $liveSuspend -}}
+{{- else if include "leviathan.live.installed" . -}}
+{{- fail (printf "the scheduler CronJob %s is missing (deleted?), so there is no suspend state to keep: pass --set scheduler.suspend=true to recreate it stopped, or =false to recreate it running" (include "leviathan.scheduler.fullname" .)) -}}
+{{- else -}}
+false
 {{- end -}}
 {{- end -}}
