@@ -88,6 +88,10 @@ venv: $(VENV_STAMP) ## Create .venv with the pinned dependencies and the sidecar
 tools: $(VENV_STAMP) $(CHECKOV_STAMP) ## Fetch helm and checkov into .tools/
 	@echo "helm: $(HELM)"
 
+.PHONY: helm-builds
+helm-builds: ## Build the pinned Helm 3, Helm 4 and helm-unittest from Go modules into .tools/ (hack/cluster/pins.env)
+	hack/build-helm.sh all
+
 ## ---- Everyday ----------------------------------------------------------------
 
 .PHONY: run
@@ -103,8 +107,15 @@ local-enable: $(VENV_STAMP) ## Flip the local mount (make run) back to autonomy_
 	HELM="$(HELM)" $(VENV)/bin/python hack/local_run.py set --env $(ENV) --enabled true
 
 .PHONY: test
-test: $(VENV_STAMP) $(CHECKOV_STAMP) ## Run every test: chart, control plane, scheduler (e2e only with LEVIATHAN_E2E=1)
+test: $(VENV_STAMP) $(CHECKOV_STAMP) unittest ## Run every test: chart, control plane, scheduler (e2e only with LEVIATHAN_E2E=1)
 	HELM="$(HELM)" CHECKOV="$(TOOLS)/checkov/bin/checkov" $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# helm-unittest, built from its Go module (hack/build-helm.sh), for what `helm template`
+# cannot show: lookup of live objects and renders as an upgrade (chart/tests/*_test.yaml).
+.PHONY: unittest
+unittest: ## Run the chart's helm-unittest suites (chart/tests)
+	@hack/build-helm.sh unittest >/dev/null
+	HELM_PLUGINS="$(CURDIR)/$(TOOLS)/helm-plugins" $(HELM) unittest chart
 
 .PHONY: lint
 lint: $(VENV_STAMP) ## helm lint --strict on every values file, ruff, hadolint
@@ -121,6 +132,10 @@ template: ## Render the chart for values/ENV.yaml (dev)
 .PHONY: docs
 docs: $(VENV_STAMP) ## Regenerate the parameters table in chart/README.md from values.yaml
 	$(VENV)/bin/python hack/values_table.py --write chart/README.md
+
+.PHONY: package
+package: ## helm package the chart into dist/, with the docs its README and NOTES point to
+	HELM="$(HELM)" hack/package-chart.sh dist
 
 .PHONY: bench
 bench: $(VENV_STAMP) ## Benchmarks: status throughput, reload latency, memory, scheduler tick cost
@@ -232,6 +247,6 @@ e2e: $(VENV_STAMP) ## tests/e2e on the local control plane, or on LEVIATHAN_E2E_
 
 .PHONY: clean
 clean: ## Remove .venv, .tools, .run and caches
-	rm -rf $(VENV) $(TOOLS) .run .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) .run dist .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find images -name '*.egg-info' -type d -prune -exec rm -rf {} +

@@ -3,10 +3,10 @@ Body of <environment>.yaml. The first line is the switch exactly as the
 runbook shows it; the rest is what the scheduler needs to build worker Jobs.
 */}}
 {{- define "leviathan.autonomyConfig" -}}
-autonomy_enabled: {{ .Values.autonomy.enabled }}
+autonomy_enabled: {{ include "leviathan.autonomy.enabled" . }}
 # Leviathan autonomy config: the scheduler reads it at the start of every tick,
 # the control plane follows every change to it without a restart.
-reason: {{ .Values.autonomy.reason | toJson }}
+reason: {{ include "leviathan.autonomy.reason" . | toJson }}
 scheduler:
   maxConcurrentWorkers: {{ .Values.scheduler.maxConcurrentWorkers }}
   maxJobsPerTick: {{ .Values.scheduler.maxJobsPerTick }}

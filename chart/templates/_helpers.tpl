@@ -54,20 +54,21 @@ LEVIATHAN_CONTROL_PLANE_TOKEN
 {{- end -}}
 {{- end -}}
 
+{{/* Naming no ServiceAccount while creating none would run the pods as `default`: refused. */}}
 {{- define "leviathan.controlPlane.serviceAccountName" -}}
-{{- if .Values.controlPlane.serviceAccount.create -}}
-{{- default (include "leviathan.controlPlane.fullname" .) .Values.controlPlane.serviceAccount.name -}}
-{{- else -}}
-{{- default "default" .Values.controlPlane.serviceAccount.name -}}
+{{- $sa := .Values.controlPlane.serviceAccount -}}
+{{- if not (or $sa.create $sa.name) -}}
+{{- fail "controlPlane.serviceAccount.create=false needs controlPlane.serviceAccount.name: the ServiceAccount to run as" -}}
 {{- end -}}
+{{- default (include "leviathan.controlPlane.fullname" .) $sa.name -}}
 {{- end -}}
 
 {{- define "leviathan.scheduler.serviceAccountName" -}}
-{{- if .Values.scheduler.serviceAccount.create -}}
-{{- default (printf "%s-scheduler" (include "leviathan.fullname" .)) .Values.scheduler.serviceAccount.name -}}
-{{- else -}}
-{{- default "default" .Values.scheduler.serviceAccount.name -}}
+{{- $sa := .Values.scheduler.serviceAccount -}}
+{{- if not (or $sa.create $sa.name) -}}
+{{- fail "scheduler.serviceAccount.create=false needs scheduler.serviceAccount.name: the ServiceAccount the scheduler runs as (with rbac.create it is bound to the chart's Role; without, it needs list and create on jobs.batch)" -}}
 {{- end -}}
+{{- default (printf "%s-scheduler" (include "leviathan.fullname" .)) $sa.name -}}
 {{- end -}}
 
 {{/* Paths inside the pods. */}}
@@ -163,4 +164,46 @@ securityContext:
 {{- with .tolerations }}{{ $_ := set $placement "tolerations" . }}{{ end -}}
 {{- with .affinity }}{{ $_ := set $placement "affinity" . }}{{ end -}}
 {{- if $placement }}{{ toYaml $placement }}{{ end -}}
+{{- end -}}
+
+{{/*
+Control-plane spreading, matched by the chart's own selector labels so that it
+follows the release name and nameOverride. Usage: include "leviathan.controlPlane.spreading" $
+*/}}
+{{- define "leviathan.controlPlane.spreading" -}}
+{{- $cp := .Values.controlPlane -}}
+{{- $selector := dict "matchLabels" (include "leviathan.componentSelectorLabels" (dict "root" . "component" "control-plane") | fromYaml) -}}
+{{- if and $cp.podAntiAffinityPreset (not $cp.affinity) -}}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" $selector -}}
+{{- $anti := dict -}}
+{{- if eq $cp.podAntiAffinityPreset "hard" -}}
+{{- $_ := set $anti "requiredDuringSchedulingIgnoredDuringExecution" (list $term) -}}
+{{- else -}}
+{{- $_ := set $anti "preferredDuringSchedulingIgnoredDuringExecution" (list (dict "weight" 100 "podAffinityTerm" $term)) -}}
+{{- end }}
+affinity:
+  podAntiAffinity:
+    {{- toYaml $anti | nindent 4 }}
+{{- end }}
+{{- with $cp.topologySpreadKeys }}
+topologySpreadConstraints:
+  {{- range . }}
+  - maxSkew: 1
+    topologyKey: {{ . }}
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      {{- toYaml $selector | nindent 6 }}
+    matchLabelKeys:
+      - pod-template-hash
+  {{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "leviathan.testResources" -}}
+requests:
+  cpu: 10m
+  memory: 32Mi
+limits:
+  cpu: 200m
+  memory: 128Mi
 {{- end -}}

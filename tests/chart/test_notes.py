@@ -35,7 +35,8 @@ def test_names_follow_environment_and_existing_secret():
     text = notes("--values", str(VALUES_DIR / "prod.yaml"), "--set", "auth.existingSecret=ops-token")
     assert "kubectl patch cronjob leviathan-prod-scheduler -n leviathan" in text
     assert "kubectl get secret ops-token -n leviathan -o jsonpath='{.data.LEVIATHAN_CONTROL_PLANE_TOKEN}'" in text
-    assert "Autonomy is DISABLED (reason: prod starts disabled: enable after the change review)" in text
+    # values/prod.yaml: autonomy.enabledOnInstall false, no reason.
+    assert "Autonomy is DISABLED; the scheduler CronJob is active." in text
 
 
 @pytest.mark.parametrize(

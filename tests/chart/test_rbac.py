@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from support.helm import find, pod_spec, render_chart
+from support.helm import HelmError, find, pod_spec, render_chart
 from support.paths import values_files
 
 
@@ -37,21 +37,44 @@ class TestSchedulerRole:
         ]
         assert pod_spec(find(docs, "CronJob"))["serviceAccountName"] == "leviathan-scheduler"
 
-    def test_not_created_when_the_user_brings_an_account(self):
+    def test_a_brought_account_still_gets_the_role(self):
+        """serviceAccount.create=false must not drop the Role: the scheduler would run into 403s."""
         docs = render_chart({"scheduler": {"serviceAccount": {"create": False, "name": "ops-scheduler"}}})
         kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
         assert ("ServiceAccount", "leviathan-scheduler") not in kinds
-        assert not [d for d in docs if d["kind"] in ("Role", "RoleBinding")]
+        assert ("Role", "leviathan-scheduler") in kinds
+        assert find(docs, "RoleBinding")["subjects"] == [
+            {"kind": "ServiceAccount", "name": "ops-scheduler", "namespace": "leviathan"}
+        ]
         assert pod_spec(find(docs, "CronJob"))["serviceAccountName"] == "ops-scheduler"
+
+    def test_rbac_create_false_renders_no_role_but_keeps_the_account(self):
+        docs = render_chart({"rbac": {"create": False}})
+        assert not [d for d in docs if d["kind"] in ("Role", "RoleBinding")]
+        assert find(docs, "ServiceAccount", "leviathan-scheduler")
+
+    @pytest.mark.parametrize("component", ["scheduler", "controlPlane"])
+    def test_creating_no_account_and_naming_none_is_refused(self, component):
+        needs = f"{component}.serviceAccount.create=false needs {component}.serviceAccount.name"
+        with pytest.raises(HelmError, match=needs):
+            render_chart({component: {"serviceAccount": {"create": False}}})
 
 
 class TestTokens:
     @pytest.mark.parametrize(
-        ("kind", "automount"),
-        [("Deployment", False), ("Pod", False), ("CronJob", True)],
+        ("kind", "name", "automount"),
+        [
+            ("Deployment", "leviathan-control-plane", False),
+            ("Pod", "leviathan-test-status", False),
+            ("CronJob", "leviathan-dev-scheduler", True),
+            ("Pod", "leviathan-test-scheduler", True),
+        ],
     )
-    def test_only_the_scheduler_pod_mounts_an_api_token(self, kind, automount):
-        assert pod_spec(find(render_chart(), kind))["automountServiceAccountToken"] is automount
+    def test_only_the_scheduler_and_its_test_pod_mount_an_api_token(self, kind, name, automount):
+        spec = pod_spec(find(render_chart(), kind, name))
+        assert spec["automountServiceAccountToken"] is automount
+        if automount:
+            assert spec["serviceAccountName"] == "leviathan-scheduler"
 
     @pytest.mark.parametrize("name", ["leviathan-control-plane", "leviathan-scheduler"])
     def test_accounts_do_not_automount(self, name):

@@ -17,7 +17,9 @@ BAD_VALUES = [
     (["--set", "scheduler.schedule=every five minutes"], "/scheduler/schedule"),
     (["--set", "scheduler.suspend=maybe"], "/scheduler/suspend"),
     (["--set-string", "scheduler.suspend=true"], "/scheduler/suspend"),
-    (["--set", "autonomy.enabled=null"], "missing property 'enabled'"),
+    (["--set", "autonomy.confirmEnable=abc"], "/autonomy/confirmEnable"),
+    (["--set", "auth.token=short"], "/auth/token"),
+    (["--set", "controlPlane.podAntiAffinityPreset=always"], "/controlPlane/podAntiAffinityPreset"),
     (["--set", "controlPlane.image.tag=latest"], "/controlPlane/image/tag"),
     (
         ["--set", "controlPlane.containerSecurityContext.runAsUser=0"],
@@ -70,6 +72,6 @@ def test_schema_is_strict_at_every_level():
     assert len(nodes) >= 25
     for path, node in nodes:
         extra = node.get("additionalProperties")
-        if "Kubernetes pass-through" in node.get("$comment", ""):
-            continue  # affinity terms: validated by the API server (and kubernetes-validate in test_validation)
+        if "pass-through" in node.get("$comment", ""):
+            continue  # affinity terms (validated by the API server and kubernetes-validate) and umbrella globals
         assert extra is False or isinstance(extra, dict), f"{path} accepts unknown keys"

@@ -32,8 +32,8 @@ class TestExistingSecret:
         values = {"auth": {"existingSecret": "my-token", "existingSecretKey": "token"}}
         docs = render_chart(values)
         assert [d for d in docs if d["kind"] == "Secret"] == []
-        for kind in ("Deployment", "Pod"):
-            doc = find(docs, kind)
+        for kind, name in (("Deployment", "leviathan-control-plane"), ("Pod", "leviathan-test-status")):
+            doc = find(docs, kind, name)
             spec = doc["spec"]["template"]["spec"] if kind == "Deployment" else doc["spec"]
             volume = jmespath.search("volumes[?name=='control-plane-token'] | [0].secret", spec)
             assert volume["secretName"] == "my-token"

@@ -234,3 +234,56 @@ class TestServeRefuses:
         result = run("serve", "--port", "1", env={"LEVIATHAN_CONTROL_PLANE_TOKEN_FILE": str(token)})
         assert result.returncode == 2
         assert "is blank" in result.stderr
+
+
+class TestCheckAgainstTheMountedConfig:
+    """`helm test`'s first pod: the status must match the ConfigMap file the test pod mounts itself."""
+
+    def check(self, server, token_file, expect_from: Path, source: str) -> subprocess.CompletedProcess[str]:
+        return run(
+            "check",
+            "--url",
+            f"{server.url}/v1/autonomy/status",
+            "--expect-enabled-from",
+            str(expect_from),
+            "--expect-source",
+            source,
+            env={"LEVIATHAN_CONTROL_PLANE_TOKEN_FILE": str(token_file)},
+        )
+
+    def test_passes_and_says_what_it_checked(self, server, token_file, config_path):
+        result = self.check(server, token_file, config_path, f"configmap:{config_path}")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == (
+            f"✓ autonomy_enabled is true (source: configmap:{config_path}), as {config_path} mounted here says\n"
+        )
+
+    def test_follows_the_file_not_a_rendered_value(self, server, token_file, config_path, mount):
+        publish(mount, {"dev.yaml": OFF})
+        eventually(lambda: self.check(server, token_file, config_path, f"configmap:{config_path}").returncode == 0)
+
+    def test_fails_when_the_server_reads_another_file(self, server, token_file, config_path, tmp_path):
+        other = tmp_path / "test-pod-mount"
+        publish(other, {"dev.yaml": OFF})
+        result = self.check(server, token_file, other / "dev.yaml", f"configmap:{config_path}")
+        assert result.returncode == 1
+        assert f"expected false as {other / 'dev.yaml'} mounted here says" in result.stderr
+
+    def test_fails_on_the_wrong_source(self, server, token_file, config_path):
+        result = self.check(server, token_file, config_path, "configmap:/etc/leviathan/autonomy/prod.yaml")
+        assert result.returncode == 1
+        assert "expected source configmap:/etc/leviathan/autonomy/prod.yaml" in result.stderr
+
+    @pytest.mark.parametrize(
+        ("content", "source"),
+        [(None, "default (config not mounted)"), ("autonomy_enabled: yes\n", "default (error reading config)")],
+    )
+    def test_fails_while_the_mounted_config_is_unusable(
+        self, server, token_file, config_path, tmp_path, content, source
+    ):
+        broken = tmp_path / "broken"
+        publish(broken, {} if content is None else {"dev.yaml": content})
+        result = self.check(server, token_file, broken / "dev.yaml", f"configmap:{config_path}")
+        assert result.returncode == 1
+        assert f"✗ the config mounted here is unusable ({source})" in result.stderr
+        assert "Traceback" not in result.stderr

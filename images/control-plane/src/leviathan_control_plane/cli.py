@@ -11,8 +11,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 
-from leviathan_config import printable
+from leviathan_config import ConfigState, printable, read_autonomy_config
 from leviathan_control_plane.server import ServerLimits, uvicorn_settings
 from leviathan_control_plane.token import TokenConfigError, initial_token
 
@@ -68,7 +69,15 @@ def main(argv: list[str] | None = None) -> int:
 
     check = commands.add_parser("check", help="query the status API and exit 0 only if autonomy_enabled is as expected")
     check.add_argument("--url", required=True, help="e.g. http://leviathan-control-plane:8000/v1/autonomy/status")
-    check.add_argument("--expect-enabled", required=True, choices=["true", "false"])
+    expected = check.add_mutually_exclusive_group(required=True)
+    expected.add_argument("--expect-enabled", choices=["true", "false"])
+    expected.add_argument(
+        "--expect-enabled-from",
+        metavar="CONFIG",
+        help="expect what this config file says, read with the shared reader (helm test mounts the live ConfigMap); "
+        "fails while the file is missing or invalid",
+    )
+    check.add_argument("--expect-source", help="also require this source (configmap:/etc/leviathan/autonomy/dev.yaml)")
     check.add_argument(
         "--timeout",
         type=float,
@@ -80,7 +89,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         limits = ServerLimits(args.max_connections, args.max_header_bytes, args.header_timeout, args.keep_alive_timeout)
         return _serve(args.host, args.port, args.log_level, limits)
-    return _check(args.url, args.expect_enabled == "true", args.timeout)
+    expectation = Expectation(
+        enabled=None if args.expect_enabled is None else args.expect_enabled == "true",
+        config_path=args.expect_enabled_from,
+        source=args.expect_source,
+    )
+    return _check(args.url, expectation, args.timeout)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the status must say: a fixed switch, or the one a config file holds; and maybe the source."""
+
+    enabled: bool | None = None
+    config_path: str | None = None
+    source: str | None = None
+
+    def resolve(self) -> tuple[bool | None, str]:
+        """The switch to expect now, and how it was found; None (with the problem) when the file is unusable."""
+        if self.config_path is None:
+            return self.enabled, ""
+        config = read_autonomy_config(self.config_path)
+        if config.state is not ConfigState.LOADED:
+            return None, f"the config mounted here is unusable ({config.source}): {config.problem}"
+        return config.autonomy_enabled, f"as {self.config_path} mounted here says"
 
 
 def _port(text: str) -> int:
@@ -137,7 +169,7 @@ def _serve(host: str, port: int, log_level: str, limits: ServerLimits) -> int:
     return EXIT_OK
 
 
-def _check(url: str, expected: bool, timeout: float) -> int:
+def _check(url: str, expectation: Expectation, timeout: float) -> int:
     try:
         token = initial_token(os.environ)
     except TokenConfigError as exc:
@@ -145,7 +177,7 @@ def _check(url: str, expected: bool, timeout: float) -> int:
         return EXIT_CONFIG
     deadline = time.monotonic() + timeout
     while True:
-        ok, message = _check_once(url, token, expected)
+        ok, message = _check_once(url, token, expectation)
         message = printable(message)  # it quotes what the server answered
         if ok:
             print(f"✓ {message}")
@@ -157,7 +189,10 @@ def _check(url: str, expected: bool, timeout: float) -> int:
         time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
 
 
-def _check_once(url: str, token: bytes, expected: bool) -> tuple[bool, str]:
+def _check_once(url: str, token: bytes, expectation: Expectation) -> tuple[bool, str]:
+    expected, found_by = expectation.resolve()
+    if expected is None:
+        return False, found_by
     headers = {"Authorization": "Bearer " + token.decode("latin-1")}
     try:
         request = urllib.request.Request(url, headers=headers)  # noqa: S310 - operator-given URL
@@ -176,9 +211,11 @@ def _check_once(url: str, token: bytes, expected: bool) -> tuple[bool, str]:
     if not isinstance(enabled, bool):
         return False, f"{url} answered without a boolean autonomy_enabled"
     state = f"autonomy_enabled is {str(enabled).lower()} (source: {source})"
+    if expectation.source is not None and source != expectation.source:
+        return False, f"{state}, expected source {expectation.source}"
     if enabled != expected:
-        return False, f"{state}, expected {str(expected).lower()}"
-    return True, state
+        return False, f"{state}, expected {str(expected).lower()}{' ' + found_by if found_by else ''}"
+    return True, f"{state}{', ' + found_by if found_by else ''}"
 
 
 if __name__ == "__main__":

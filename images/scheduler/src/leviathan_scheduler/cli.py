@@ -19,6 +19,11 @@ SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/names
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check"]:  # `helm test`: config and RBAC, nothing submitted
+        from leviathan_scheduler.check import main as check
+
+        return check(argv[1:], os.environ.get("LEVIATHAN_NAMESPACE") or _pod_namespace())
     args = _parser().parse_args(argv)
 
     # The runbook's promise: the config is read at the start of every tick, before anything else.

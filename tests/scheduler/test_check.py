@@ -1,0 +1,100 @@
+"""`leviathan-scheduler check`, the scheduler's `helm test` pod: config and RBAC, nothing submitted.
+
+The emulator answers each SelfSubjectAccessReview the way RBAC would for a
+Role: the chart's own Role, or a broken one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kmock
+import pytest
+
+from support.emulator import KubeEmulator
+from support.helm import find, render_chart
+
+from .conftest import assert_no_traceback, lines, worker_jobs
+
+REVIEWS = kmock.resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews")
+
+
+def chart_role_rules() -> list[dict[str, Any]]:
+    return find(render_chart(), "Role")["rules"]
+
+
+def authorize_as(emulator: KubeEmulator, rules: list[dict[str, Any]]) -> None:
+    """Answer access reviews from these Role rules."""
+
+    def answer(k: kmock.KubernetesEmulator, request: kmock.Request) -> dict[str, Any]:
+        # kmock stores every create; reviews are not objects, so forget them.
+        for key in [key for key in k.objects if key[0].plural == "selfsubjectaccessreviews"]:
+            del k.objects[key]
+        asked = request.data["spec"]["resourceAttributes"]
+        allowed = asked["namespace"] == "leviathan" and any(
+            asked["group"] in rule["apiGroups"]
+            and asked["resource"] in rule["resources"]
+            and asked["verb"] in rule["verbs"]
+            for rule in rules
+        )
+        return {**request.data, "status": {"allowed": allowed}}
+
+    emulator.react(lambda k: k[REVIEWS] << (lambda request: answer(k, request)))
+
+
+def test_the_chart_role_passes_and_every_check_is_printed(emulator, run_scheduler, enabled_config):
+    authorize_as(emulator, chart_role_rules())
+    result = run_scheduler("check")
+    assert_no_traceback(result)
+    assert result.returncode == 0, result.stderr
+    output = lines(result.stderr)
+    assert output[0].startswith("✓ Config ") and "is usable: autonomy_enabled: true, 2 task(s)" in output[0]
+    assert output[1:3] == [
+        "✓ may list jobs.batch in namespace leviathan",
+        "✓ may create jobs.batch in namespace leviathan",
+    ]
+    assert "✓ may not delete jobs.batch in namespace leviathan" in output
+    assert "✓ may not get secrets in namespace leviathan" in output
+    # Nothing listed or submitted: only access reviews.
+    assert {call.resource for call in emulator.requests()} == {"authorization.k8s.io/selfsubjectaccessreviews"}
+    assert worker_jobs(emulator) == []
+
+
+@pytest.mark.parametrize(
+    ("verbs", "wrong_line"),
+    [
+        (["list"], "✗ may not create jobs.batch in namespace leviathan: a tick needs to"),
+        (["list", "create", "delete"], "✗ may delete jobs.batch in namespace leviathan: a tick must not"),
+    ],
+)
+def test_a_role_that_is_not_exactly_right_fails(emulator, run_scheduler, enabled_config, verbs, wrong_line):
+    authorize_as(emulator, [{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": verbs}])
+    result = run_scheduler("check")
+    assert_no_traceback(result)
+    assert result.returncode == 6
+    assert wrong_line in lines(result.stderr)
+    assert lines(result.stderr)[-1] == "✗ RBAC is not what a tick needs (1 wrong): see the scheduler Role (rbac.create)"
+
+
+def test_a_config_the_scheduler_would_refuse_fails_before_any_api_call(emulator, run_scheduler, publish_config):
+    publish_config(raw="autonomy_enabled: true\nscheduler:\n  tasks: [{name: Bad_Name, image: x}]\n")
+    result = run_scheduler("check")
+    assert_no_traceback(result)
+    assert result.returncode == 4
+    assert "is not usable by the scheduler: scheduler.tasks[0].name" in result.stderr
+    assert emulator.requests() == []
+
+
+def test_an_unmounted_config_fails_closed(emulator, run_scheduler):
+    result = run_scheduler("check")
+    assert result.returncode == 3
+    assert result.stderr.startswith("✗ Config not mounted")
+    assert emulator.requests() == []
+
+
+def test_an_api_that_cannot_answer_is_a_failure_not_a_traceback(emulator, run_scheduler, enabled_config):
+    emulator.react(lambda k: k[REVIEWS] << 500)
+    result = run_scheduler("check")
+    assert_no_traceback(result)
+    assert result.returncode == 5
+    assert "✗ Cannot ask the API whether this account may list jobs.batch (500" in result.stderr
