@@ -22,12 +22,12 @@ done
 for pidfile in "$RUN"/pods/*/pids/*; do
   [[ -e $pidfile ]] && kill -KILL -- "-$(cat "$pidfile")" 2>/dev/null
 done
-for ns in $(ip netns list 2>/dev/null | awk '/^levpod-/ {print $1}'); do
+for ns in $(ip netns list 2>/dev/null | awk -v prefix="$NETNS_PREFIX" 'index($1, prefix) == 1 {print $1}'); do
   ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
   ip netns del "$ns" 2>/dev/null
   rm -rf "/etc/netns/$ns"
 done
-ip link del levclient 2>/dev/null
+ip link del "$CLIENT_VETH" 2>/dev/null
 ip link del "$BRIDGE" 2>/dev/null
 # Mount points the agent created on the host for pod volumes (empty; only ours).
 [[ -e $RUN/created-mountpoints ]] && tac "$RUN/created-mountpoints" | xargs -r rmdir 2>/dev/null

@@ -6,8 +6,11 @@ RUN=${LEVIATHAN_CLUSTER_DIR:-.run/cluster}
 BIN=${CLUSTER_BIN:-.tools/cluster/bin}
 VENV_PYTHON=${VENV_PYTHON:-.venv/bin/python}
 
-# Every port is PORT_BASE + an offset, so a second cluster can run beside the first.
-PORT_BASE=${LEVIATHAN_CLUSTER_PORT_BASE:-16400}
+# LEVIATHAN_CLUSTER_INDEX (0-9) moves every port, name and address range, so a second
+# cluster (another checkout) can run beside the first.
+INDEX=${LEVIATHAN_CLUSTER_INDEX:-0}
+[[ $INDEX =~ ^[0-9]$ ]] || { echo "LEVIATHAN_CLUSTER_INDEX must be a digit, not '$INDEX'" >&2; exit 2; }
+PORT_BASE=$((16400 + 100 * INDEX))
 API_PORT=$((PORT_BASE + 43))
 ETCD_PORT=$((PORT_BASE + 79))
 ETCD_PEER_PORT=$((PORT_BASE + 80))
@@ -18,15 +21,18 @@ ALL_PORTS=("$API_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT" "$KCM_PORT" "$SCHEDULER_PO
 
 NODE_NAME=kwok-node-0
 # Pods live on their own bridge and address ranges, inside network namespaces of this machine.
-BRIDGE=${LEVIATHAN_CLUSTER_BRIDGE:-lev0}
-BRIDGE_IP=10.244.0.1
-AGENT_POD_CIDR=10.244.0.0/17      # pods the agent runs
-KWOK_POD_CIDR=10.244.128.0/17     # pods kwok fakes (worker tasks)
+BRIDGE=lev$INDEX
+NETNS_PREFIX=lev${INDEX}pod-
+POD_NET=10.$((200 + 2 * INDEX))
+BRIDGE_IP=$POD_NET.0.1
+AGENT_POD_CIDR=$POD_NET.0.0/17      # pods the agent runs
+KWOK_POD_CIDR=$POD_NET.128.0/17     # pods kwok fakes (worker tasks)
 # A network namespace standing in for a pod, to run commands "from inside the cluster".
-CLIENT_NETNS=levpod-client
-CLIENT_IP=10.244.127.254
-SERVICE_CIDR=10.245.0.0/16
-SERVICE_API_IP=10.245.0.1         # the `kubernetes` Service: the first address of the range
+CLIENT_NETNS=${NETNS_PREFIX}client
+CLIENT_VETH=lev${INDEX}client
+CLIENT_IP=$POD_NET.127.254
+SERVICE_CIDR=10.$((201 + 2 * INDEX)).0.0/16
+SERVICE_API_IP=10.$((201 + 2 * INDEX)).0.1   # the `kubernetes` Service: the first address of the range
 # Pods whose every container uses one of these images run for real; kwok fakes the rest.
 AGENT_IMAGE_PATTERN='^ghcr[.]io/leviathan/(control-plane|scheduler)[:@]'
 SYNC_PERIOD=${LEVIATHAN_CLUSTER_SYNC_PERIOD:-5}

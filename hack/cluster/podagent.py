@@ -284,12 +284,12 @@ class Agent:
 
     def setup(self, pod: client.V1Pod) -> PodRun:
         ip = self.allocate_ip()
-        netns = "levpod-" + pod.metadata.uid[:8]
+        netns = self.args.netns_prefix + pod.metadata.uid[:8]
         root = self.run_dir / "pods" / pod.metadata.uid
         (root / "pids").mkdir(parents=True, exist_ok=True)
         (root / "logs").mkdir(exist_ok=True)
         run = PodRun(pod.metadata.uid, pod.metadata.name, pod.metadata.namespace, ip, netns, root)
-        host_veth = "lv" + pod.metadata.uid[:8]
+        host_veth = self.host_veth(run.uid)
         commands = [
             ["ip", "netns", "add", netns],
             ["ip", "link", "add", host_veth, "type", "veth", "peer", "name", "eth0", "netns", netns],
@@ -305,6 +305,10 @@ class Agent:
         log.info("pod %s/%s: namespace %s, address %s", run.namespace, run.name, netns, ip)
         self.register_kwok_objects(pod, run)
         return run
+
+    def host_veth(self, uid: str) -> str:
+        # Interface names are at most 15 characters: the bridge's name, then the pod's uid.
+        return f"{self.args.bridge}{uid[:8]}"
 
     def allocate_ip(self) -> str:
         for address in self.pool.hosts():
@@ -380,7 +384,7 @@ class Agent:
 
     def cleanup(self, run: PodRun) -> None:
         subprocess.run(["ip", "netns", "del", run.netns], capture_output=True)
-        subprocess.run(["ip", "link", "del", "lv" + run.uid[:8]], capture_output=True)
+        subprocess.run(["ip", "link", "del", self.host_veth(run.uid)], capture_output=True)
         shutil.rmtree(Path("/etc/netns") / run.netns, ignore_errors=True)
         shutil.rmtree(run.root, ignore_errors=True)
         self.used_ips.discard(run.ip)
@@ -874,6 +878,7 @@ def main() -> None:
     parser.add_argument("--bridge", required=True)
     parser.add_argument("--bridge-ip", required=True)
     parser.add_argument("--pod-cidr", required=True)
+    parser.add_argument("--netns-prefix", required=True, help="network namespaces of pods are named PREFIX<uid>")
     parser.add_argument(
         "--api-server", required=True, help="host:port of the API server, behind the kubernetes Service"
     )

@@ -23,7 +23,7 @@ if running; then fail "a cluster is already running (pids in $RUN/pids): make cl
 
 for port in "${ALL_PORTS[@]}"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    fail "port $port on 127.0.0.1 is in use; free it or move the cluster with LEVIATHAN_CLUSTER_PORT_BASE (now $PORT_BASE)"
+    fail "port $port on 127.0.0.1 is in use; free it or move the cluster with LEVIATHAN_CLUSTER_INDEX (now $INDEX)"
   fi
 done
 ip link show "$BRIDGE" >/dev/null 2>&1 && fail "network bridge $BRIDGE already exists (a cluster not stopped?): make cluster-down"
@@ -162,15 +162,15 @@ sed "s|@NODE@|$NODE_NAME|g" hack/cluster/agent-rbac.yaml | "$BIN/kubectl" apply 
 wait_for "the kubernetes Service" 30 "$BIN/kubectl" get service kubernetes -n default
 start podagent "$VENV_PYTHON" hack/cluster/podagent.py \
   --kubeconfig "$RUN/node.kubeconfig" --node "$NODE_NAME" --run-dir "$RUN" \
-  --bridge "$BRIDGE" --bridge-ip "$BRIDGE_IP" --pod-cidr "$AGENT_POD_CIDR" \
+  --bridge "$BRIDGE" --bridge-ip "$BRIDGE_IP" --pod-cidr "$AGENT_POD_CIDR" --netns-prefix "$NETNS_PREFIX" \
   --api-server "127.0.0.1:$API_PORT" --sync-period "$SYNC_PERIOD" --images "$AGENT_IMAGE_PATTERN"
 wait_for "pod agent" 30 test -e "$RUN/podagent.ready"
 wait_for "the default ServiceAccount" 60 "$BIN/kubectl" get serviceaccount default -n default
 
 say "an in-cluster shell for the runbook's curl (hack/cluster/incluster.sh)"
 ip netns add "$CLIENT_NETNS"
-ip link add levclient type veth peer name eth0 netns "$CLIENT_NETNS"
-ip link set levclient master "$BRIDGE" up
+ip link add "$CLIENT_VETH" type veth peer name eth0 netns "$CLIENT_NETNS"
+ip link set "$CLIENT_VETH" master "$BRIDGE" up
 ip -n "$CLIENT_NETNS" addr add "$CLIENT_IP/16" dev eth0
 ip -n "$CLIENT_NETNS" link set eth0 up
 ip -n "$CLIENT_NETNS" link set lo up
