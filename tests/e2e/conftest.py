@@ -12,6 +12,7 @@ The runbook's commands run verbatim through a shell (`sh`), so the release is
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -22,6 +23,7 @@ from typing import TypeVar
 
 import pytest
 
+from support.contract import Command, load_contract
 from support.paths import CHART, REPO, VALUES_DIR, helm_binary
 
 NAMESPACE = "leviathan"
@@ -29,6 +31,10 @@ RELEASE = "leviathan"
 CLUSTER_DIR = REPO / ".run" / "cluster"
 LOCAL = os.environ.get("LEVIATHAN_E2E_LOCAL") == "1"
 T = TypeVar("T")
+CONTRACT = load_contract()
+SOURCE = f"configmap:{CONTRACT.names['config_path']}"
+# Ids of the contract commands that ran, across the whole session (the runbook module checks coverage).
+RAN: set[str] = set()
 
 
 class ComponentDied(AssertionError):
@@ -178,3 +184,58 @@ def release(namespace: str, images: Images):
     helm(*install_args(images), "--wait", "--timeout", "3m")
     yield images
     helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
+
+
+# ---- the runbook's commands, from the contract data ----
+
+
+def contract_run(
+    command_id: str,
+    env: dict[str, str] | None = None,
+    check_expect: bool = True,
+    may_fail: bool = False,
+    **replace: str,
+) -> str:
+    """Run one contract command verbatim (placeholders replaced only where it has them); its output."""
+    command: Command = CONTRACT.command(command_id)
+    text = command.run
+    for placeholder, value in replace.items():
+        assert placeholder in command.placeholders, f"{command_id} has no placeholder {placeholder}"
+        text = text.replace(placeholder, value)
+    env = dict(env or {})
+    if command.kube_editor:
+        env["KUBE_EDITOR"] = command.kube_editor
+    if command.in_cluster_network:
+        result = in_cluster(text, env=env, check=not may_fail)
+    else:
+        result = sh(text, env=env, check=not may_fail)
+    if check_expect:
+        problems = command.expect.mismatches(result.stdout, CONTRACT.table_columns)
+        assert not problems, f"{command_id}: {problems}\n{result.stdout}"
+    RAN.add(command_id)
+    return result.stdout
+
+
+def configmap_version() -> str:
+    """What `autonomy.confirmEnable` must name to turn autonomy on over a live `false`."""
+    jsonpath = "jsonpath={.metadata.resourceVersion}"
+    return kubectl("get", "configmap", CONTRACT.names["configmap"], "-n", NAMESPACE, "-o", jsonpath).stdout
+
+
+def first_column(table: str) -> list[str]:
+    return [line.split()[0] for line in table.splitlines()[1:] if line.strip()]
+
+
+def token() -> str:
+    return contract_run("unauthorized.read-secret")
+
+
+def wait_for_status(enabled: bool) -> None:
+    """kubelet (here the agent, every 5 s) delivers the ConfigMap; the control plane follows the file."""
+    expected = {"autonomy_enabled": enabled, "source": SOURCE}
+    env = {"CONTROL_PLANE_TOKEN": token()}
+
+    def answered() -> bool:
+        return json.loads(contract_run("query-status.curl", env=env, check_expect=False)) == expected
+
+    eventually(answered, timeout=60, what=f"the status API to say {expected}")

@@ -12,12 +12,25 @@ import time
 
 import pytest
 
-from support.contract import Command, load_contract
 from support.paths import CHART
 
-from .conftest import NAMESPACE, RELEASE, eventually, helm, in_cluster, kubectl, sh
+from .conftest import (
+    CONTRACT,
+    NAMESPACE,
+    RAN,
+    RELEASE,
+    configmap_version,
+    contract_run,
+    eventually,
+    first_column,
+    helm,
+    in_cluster,
+    kubectl,
+    sh,
+    token,
+    wait_for_status,
+)
 
-CONTRACT = load_contract()
 CRONJOB = CONTRACT.names["scheduler"]
 SCHEDULE = CONTRACT.names["schedule"]
 SOURCE = f"configmap:{CONTRACT.names['config_path']}"
@@ -25,53 +38,6 @@ DISABLED_LINES = [CONTRACT.log_lines["disabled"], CONTRACT.log_lines["exiting"]]
 # Commands that cannot run as written anywhere: ops/k8s/control-plane.yaml is not part of this
 # project (docs/RUNBOOK.md marks the deviation and gives the helm command instead).
 NOT_RUNNABLE = {"not-mounted.apply-manifests"}
-RAN: set[str] = set()
-
-
-def contract_run(
-    command_id: str,
-    env: dict[str, str] | None = None,
-    check_expect: bool = True,
-    may_fail: bool = False,
-    **replace: str,
-) -> str:
-    """Run one contract command verbatim (placeholders replaced only where it has them); its output."""
-    command: Command = CONTRACT.command(command_id)
-    text = command.run
-    for placeholder, value in replace.items():
-        assert placeholder in command.placeholders, f"{command_id} has no placeholder {placeholder}"
-        text = text.replace(placeholder, value)
-    env = dict(env or {})
-    if command.kube_editor:
-        env["KUBE_EDITOR"] = command.kube_editor
-    if command.in_cluster_network:
-        result = in_cluster(text, env=env, check=not may_fail)
-    else:
-        result = sh(text, env=env, check=not may_fail)
-    if check_expect:
-        problems = command.expect.mismatches(result.stdout, CONTRACT.table_columns)
-        assert not problems, f"{command_id}: {problems}\n{result.stdout}"
-    RAN.add(command_id)
-    return result.stdout
-
-
-def first_column(table: str) -> list[str]:
-    return [line.split()[0] for line in table.splitlines()[1:] if line.strip()]
-
-
-def token() -> str:
-    return contract_run("unauthorized.read-secret")
-
-
-def wait_for_status(enabled: bool) -> None:
-    """kubelet (here the agent, every 5 s) delivers the ConfigMap; the control plane follows the file."""
-    expected = {"autonomy_enabled": enabled, "source": SOURCE}
-    env = {"CONTROL_PLANE_TOKEN": token()}
-
-    def answered() -> bool:
-        return json.loads(contract_run("query-status.curl", env=env, check_expect=False)) == expected
-
-    eventually(answered, timeout=60, what=f"the status API to say {expected}")
 
 
 def worker_jobs() -> set[str]:
@@ -148,7 +114,7 @@ def test_03_disable_via_helm(release):
 
 
 def test_04_disable_by_kubectl_edit(release):
-    upgrade("--set", "autonomy.enabled=true", "--set-literal", "autonomy.reason=")
+    upgrade("--set", "autonomy.enabled=true", "--set", f"autonomy.confirmEnable={configmap_version()}")
     wait_for_status(enabled=True)
     contract_run("disable.edit-configmap")
     contract_run("disable.grep-configmap")
