@@ -110,6 +110,7 @@ key: the values it was installed with were not passed.
 {{- else if $live -}}
 {{- $live -}}
 {{- else if include "leviathan.live.installed" . -}}
+{{- include "leviathan.upgradeGuard" . -}}
 {{- fail (printf "the live ConfigMap %s is missing (deleted? the scheduler is failing closed), so there is no switch to keep: pass --set autonomy.enabled=false to recreate it off, or =true to recreate it on" $name) -}}
 {{- else -}}
 {{- .Values.autonomy.enabledOnInstall -}}
@@ -142,6 +143,8 @@ key: the values it was installed with were not passed.
 {{- else if $live -}}
 {{- $liveSuspend -}}
 {{- else if include "leviathan.live.installed" . -}}
+{{- /* A CronJob under another name is a rename, not a deletion: say that first. */ -}}
+{{- include "leviathan.upgradeGuard" . -}}
 {{- fail (printf "the scheduler CronJob %s is missing (deleted?), so there is no suspend state to keep: pass --set scheduler.suspend=true to recreate it stopped, or =false to recreate it running" (include "leviathan.scheduler.fullname" .)) -}}
 {{- else -}}
 false
