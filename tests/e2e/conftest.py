@@ -35,6 +35,8 @@ CONTRACT = load_contract()
 SOURCE = f"configmap:{CONTRACT.names['config_path']}"
 # Ids of the contract commands that ran, across the whole session (the runbook module checks coverage).
 RAN: set[str] = set()
+# (helm, case, outcome) rows of the upgrade matrix, printed after the run.
+MATRIX: list[tuple[str, str, str]] = []
 
 
 class ComponentDied(AssertionError):
@@ -112,6 +114,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "tests/e2e" in str(item.path):
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if MATRIX:
+        terminalreporter.section("kill switch under Helm: the upgrade matrix")
+        for helm_name, case, outcome in MATRIX:
+            terminalreporter.write_line(f"{helm_name:6} {case} -> {outcome}")
 
 
 @pytest.fixture(autouse=True)
