@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from support.paths import CHART
+from support.paths import CHART, REPO
 
 from .conftest import (
     CONTRACT,
@@ -26,6 +26,7 @@ from .conftest import (
     helm,
     in_cluster,
     kubectl,
+    run,
     sh,
     token,
     wait_for_status,
@@ -96,6 +97,9 @@ def test_02_status_through_the_service(release):
     }
     refused = in_cluster(CONTRACT.command("query-status.curl").run + ' -s -o /dev/null -w "%{http_code}"')
     assert refused.stdout == "401"
+    # From an operator's machine: `make status` reads the Secret and goes through kubectl port-forward.
+    answer = run("make", "-s", "-C", str(REPO), "status").stdout.strip().splitlines()[-1]
+    assert json.loads(answer) == {"autonomy_enabled": True, "source": SOURCE}
     # An enabled tick names the config it read, and submits.
     lines = manual_tick("enabled")
     assert any(line.startswith("✓ Submitted job leviathan-worker-") for line in lines), lines

@@ -1,0 +1,75 @@
+"""`make cluster-up` refuses clearly, and leaves nothing half-started, when it cannot start.
+
+These run the real script with a cluster index of their own (9), so they never touch a
+cluster that is up for `make e2e` (index 0).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+
+import pytest
+
+from support.paths import REPO
+
+INDEX = "9"
+API_PORT = 16400 + 100 * int(INDEX) + 43
+UP = REPO / "hack" / "cluster" / "up.sh"
+RUN_DIR = REPO / ".run" / "cluster-test-up"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="cluster-up needs root (network namespaces)")
+
+
+def cluster_up(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "LEVIATHAN_CLUSTER_INDEX": INDEX, "LEVIATHAN_CLUSTER_DIR": str(RUN_DIR), **env}
+    return subprocess.run([str(UP)], capture_output=True, text=True, timeout=120, env=environment, cwd=REPO)
+
+
+def nothing_started() -> None:
+    assert not (RUN_DIR / "pids").exists() or not any((RUN_DIR / "pids").iterdir())
+    links = subprocess.run(["ip", "link", "show", f"lev{INDEX}"], capture_output=True, text=True)
+    assert links.returncode != 0, "the bridge was left behind"
+
+
+def test_an_occupied_port_is_named_and_nothing_starts():
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", API_PORT))
+        listener.listen()
+        result = cluster_up({})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"cluster-up: port {API_PORT} on 127.0.0.1 is in use; "
+        f"free it or move the cluster with LEVIATHAN_CLUSTER_INDEX (now {INDEX})"
+    )
+    nothing_started()
+
+
+def test_a_missing_go_toolchain_is_named_and_nothing_starts(tmp_path):
+    # Everything cluster-up needs but Go: a PATH without /usr/local/go/bin.
+    path = ":".join(p for p in os.environ["PATH"].split(":") if not os.path.exists(os.path.join(p, "go")))
+    result = cluster_up({"PATH": path, "CLUSTER_BIN": str(tmp_path / "bin")})
+    assert result.returncode == 1
+    assert "Go is not installed" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("cluster-up: building the cluster binaries failed")
+    nothing_started()
+
+
+def test_a_component_that_dies_is_named_with_its_last_lines(tmp_path):
+    """What cluster-up prints instead of a timeout when a component exits while it waits."""
+    script = f"""
+        cd {REPO}
+        source hack/cluster/lib.sh
+        mkdir -p "$RUN/logs" "$RUN/pids"
+        start kube-apiserver bash -c 'echo "E1127 bind: address already in use"; exit 1'
+        wait_for kube-apiserver 30 false
+    """
+    env = {**os.environ, "LEVIATHAN_CLUSTER_INDEX": INDEX, "LEVIATHAN_CLUSTER_DIR": str(tmp_path / "run")}
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "cluster-up: kube-apiserver exited while waiting for kube-apiserver; its last lines:",
+        "  kube-apiserver| E1127 bind: address already in use",
+    ]
