@@ -659,3 +659,44 @@ def test_the_docs_confirm_the_way_the_chart_suite_proves_it_works():
     ]  # fmt: skip
     assert accepted and all(c["set"]["autonomy.enabled"] is True for c in accepted)
     assert any("already on" in name for name in cases)
+
+
+def chart_messages() -> list[re.Pattern[str]]:
+    """The chart's refusals (`fail` in chart/templates), each as a pattern over its printf verbs."""
+    source = "\n".join(path.read_text() for path in (CHART / "templates").glob("*.tpl"))
+    formats = re.findall(r'fail (?:\(printf )?"((?:[^"\\]|\\.)*)"', source)
+    return [re.compile(re.escape(f.replace('\\"', '"')).replace("%s", ".+").replace("%q", '".+"')) for f in formats]
+
+
+def test_quoted_chart_refusals_are_the_charts():
+    quoted = [
+        block.body.strip()
+        for block in blocks(RUNBOOK)
+        if block.lang == "" and re.match(r"(autonomy is off|the live ConfigMap|the scheduler CronJob)", block.body)
+    ]
+    assert len(quoted) >= 2
+    patterns = chart_messages()
+    for message in quoted:
+        assert any(p.fullmatch(message) for p in patterns), message
+    assert not any(p.fullmatch(quoted[0].replace("confirmEnable", "confirm")) for p in patterns)
+
+
+@pytest.mark.parametrize(("enabled", "suspend"), [(True, False), (False, True)])
+def test_the_rollback_check_shows_the_switch_and_the_stop_of_a_revision(enabled, suspend):
+    """`helm get manifest` prints the revision's stored manifest without hooks, as `helm template --no-hooks` does."""
+    [command] = [line for line in runnable_lines(section("Helm and")) if line.startswith("helm get manifest")]
+    values = ["--set", f"autonomy.enabled={str(enabled).lower()}", "--set", f"scheduler.suspend={str(suspend).lower()}"]
+    manifest = helm("template", "leviathan", str(CHART), "-n", "leviathan", "--no-hooks", *values)
+    assert manifest.returncode == 0, manifest.stderr
+    assert run_pipeline(command, manifest.stdout).split() == [
+        "autonomy_enabled:", str(enabled).lower(), "suspend:", str(suspend).lower()
+    ]  # fmt: skip
+
+
+def test_no_pasted_command_sets_the_suspend_through_helm():
+    """The stop and the resume are `kubectl patch` alone; a stored scheduler.suspend would outlive them."""
+    makefile = (REPO / "Makefile").read_text()
+    for text in (RUNBOOK, README, CHART_README):
+        assert [line for line in runnable_lines(text) if "scheduler.suspend" in line] == []
+    assert "scheduler.suspend" not in makefile
+    assert "scheduler.suspend=" not in notes()
