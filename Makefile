@@ -42,6 +42,7 @@ CONTAINER_ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2
 # Object names as the chart makes them (see chart/templates/_helpers.tpl).
 PREFIX := $(if $(findstring leviathan,$(RELEASE)),$(RELEASE),$(RELEASE)-leviathan)
 CRONJOB := $(PREFIX)-$(ENV)-scheduler
+CONFIGMAP := $(PREFIX)-autonomy-config
 SERVICE := $(PREFIX)-control-plane
 WORKER_APP := $(PREFIX)-worker
 # With auth.existingSecret, name your Secret and key here.
@@ -186,9 +187,13 @@ status: cluster token-secret ## Query /v1/autonomy/status through a port-forward
 disable: require-reason cluster release ## Switch autonomy off via helm, with a reason: make disable REASON='INC-123: why'
 	helm upgrade $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=false --set-literal autonomy.reason=$(QUOTED_REASON)
 
+# The chart turns autonomy on over a live false only with the ConfigMap's current
+# resourceVersion (autonomy.confirmEnable), read here just before; over a live true it
+# ignores it. A read that fails stops the recipe (-e) with kubectl's own message.
 .PHONY: enable
-enable: cluster release ## Switch autonomy back on via helm (REASON optional); a suspended CronJob stays suspended: make resume
-	helm upgrade $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=true --set-literal autonomy.reason=$(QUOTED_REASON)
+enable: cluster release ## Switch autonomy back on via helm, confirming the live ConfigMap (REASON optional); a suspended CronJob stays suspended: make resume
+	rv=$$(kubectl get configmap $(CONFIGMAP) -n $(NAMESPACE) -o jsonpath='{.metadata.resourceVersion}')
+	helm upgrade $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=true --set autonomy.confirmEnable="$$rv" --set-literal autonomy.reason=$(QUOTED_REASON)
 
 .PHONY: emergency-stop
 emergency-stop: cluster ## Suspend the scheduler CronJob (kubectl patch, nothing else) and show it

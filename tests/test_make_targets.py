@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -19,6 +20,8 @@ from support.runbook_docs import code_spans, table_rows
 
 RUNBOOK = (REPO / "docs" / "RUNBOOK.md").read_text()
 COMMAND_WORDS = ("kubectl", "helm", "curl", "export")
+# A command line: one of those words, or a shell variable set from one (`rv=$(kubectl ...)`).
+COMMAND_LINE = re.compile(rf"^(?:[a-z_]+=\$\()?(?:{'|'.join(COMMAND_WORDS)}) ")
 # What may run before a target's commands: checks that stop with one clear line.
 CHECKS = ("hack/require-", "test -n ")
 
@@ -36,7 +39,7 @@ def runbook_rows() -> list[tuple[list[str], list[str]]]:
     for _action, command, target in table_rows(RUNBOOK, "## Quick reference"):
         [make_line] = code_spans(target) or [""]
         if make_line:
-            commands = [span for span in code_spans(command) if span.split(" ", 1)[0] in COMMAND_WORDS]
+            commands = [span for span in code_spans(command) if COMMAND_LINE.match(span)]
             rows.append((shlex.split(make_line), commands))
     return rows
 
@@ -55,19 +58,25 @@ def test_runs_exactly_the_commands_of_its_runbook_row(make_line, commands):
     result = make("-n", *make_line[1:])
     assert result.returncode == 0, result.stderr
     printed = result.stdout.splitlines()
-    assert [line for line in printed if line.split(" ", 1)[0] in COMMAND_WORDS] == commands
+    assert [line for line in printed if COMMAND_LINE.match(line)] == commands
     # Nothing else runs: no hidden read of the cluster whose failure would end in a bare "Error 1".
-    assert [
-        line for line in printed if line.split(" ", 1)[0] not in COMMAND_WORDS and not line.startswith(CHECKS)
-    ] == []
+    assert [line for line in printed if not COMMAND_LINE.match(line) and not line.startswith(CHECKS)] == []
 
 
-def test_disable_and_enable_read_nothing_that_could_fail_silently():
+def test_disable_reads_nothing_that_could_fail_silently():
     """Item 7: `make disable`/`enable` used to read the CronJob first and die with a bare "Error 1"."""
     makefile = (REPO / "Makefile").read_text()
-    for target in ("disable", "enable"):
-        recipe = makefile.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
-        assert "$$(" not in recipe and "LIVE_SUSPEND" not in recipe
+    recipe = makefile.split("\ndisable:", 1)[1].split("\n\n", 1)[0]
+    assert "$$(" not in recipe and "LIVE_SUSPEND" not in recipe
+
+
+def test_enable_stops_with_kubectls_message_when_it_cannot_read_the_resource_version(unreachable_cluster):
+    """The runbook's `rv=$(kubectl get configmap ...)` line: a failed read stops the recipe, so no
+    `helm upgrade` runs with an empty confirmation. (`-o` skips the cluster checks that stop earlier.)"""
+    result = make("-o", "cluster", "-o", "release", "enable", env=unreachable_cluster)
+    assert result.returncode != 0
+    assert "The connection to the server 127.0.0.1:" in result.stderr  # kubectl's own line
+    assert "Error:" not in result.stderr  # every helm failure starts with it
 
 
 def test_the_emergency_stop_is_the_patch_and_nothing_from_helm():
@@ -196,10 +205,12 @@ def test_token_check_says_what_to_pass(unreachable_cluster):
 def test_names_match_the_chart(release, env):
     docs = render_chart({"environment": env}, name=release)
     cronjob = find(docs, "CronJob")["metadata"]["name"]
-    worker_app = "app=" + find(docs, "ConfigMap")["data"][f"{env}.yaml"].split("app: ", 1)[1].split("\n", 1)[0]
-    commands = make("-n", "emergency-stop", "workers", f"RELEASE={release}", f"ENV={env}").stdout
+    configmap = find(docs, "ConfigMap")
+    worker_app = "app=" + configmap["data"][f"{env}.yaml"].split("app: ", 1)[1].split("\n", 1)[0]
+    commands = make("-n", "emergency-stop", "workers", "enable", f"RELEASE={release}", f"ENV={env}").stdout
     assert f"patch cronjob {cronjob} " in commands
     assert f"-l {worker_app}\n" in commands
+    assert f"kubectl get configmap {configmap['metadata']['name']} " in commands
 
 
 def test_disable_insists_on_a_reason():

@@ -27,11 +27,13 @@ from support.control_plane import TOKEN, ControlPlaneServer
 from support.helm import helm, pod_spec, render_chart
 from support.paths import CHART, REPO, SCHEDULER, VALUES_DIR
 from support.runbook_docs import (
+    blocks,
     deviations,
     quick_reference_violations,
     regions,
     runbook_violations,
     runnable_lines,
+    shell_lines,
 )
 
 CONTRACT = load_contract()
@@ -577,7 +579,7 @@ def test_the_docs_have_commands_to_check():
 
 @pytest.mark.parametrize("command", [c for c in helm_commands(RUNBOOK) if "$(" not in c])
 def test_helm_values_pass_the_chart_schema(command):
-    tokens = shlex.split(command)
+    tokens = shlex.split(command.replace('"$rv"', "4711"))  # the resourceVersion the block reads
     values = []
     for index, token in enumerate(tokens):
         if token in ("--set", "--set-literal"):
@@ -606,3 +608,95 @@ def test_make_targets_exist():
 def test_the_contract_file_is_where_the_docs_say():
     assert CONTRACT_FILE == REPO / "tests" / "contract" / "runbook.yaml"
     assert "tests/contract/runbook.yaml" in RUNBOOK
+
+
+# ---- What the docs say about Helm, against the chart as it is (issue 9) ---------------------------------
+
+CHART_README = (CHART / "README.md").read_text()
+SWITCH_SUITE = yaml.safe_load((CHART / "tests" / "switch_test.yaml").read_text())
+READ_RESOURCE_VERSION = (
+    "rv=$(kubectl get configmap leviathan-autonomy-config -n leviathan -o jsonpath='{.metadata.resourceVersion}')"
+)
+CONFIRM = '--set autonomy.confirmEnable="$rv"'
+
+
+def enable_blocks(text: str) -> list[list[str]]:
+    """The shell blocks with a `helm upgrade` that sets autonomy.enabled=true, as logical lines."""
+    found = []
+    for block in blocks(text):
+        lines = [line for line in shell_lines(block.body) if not line.startswith("#")]
+        enables = [line for line in lines if line.startswith("helm upgrade") and "autonomy.enabled=true" in line]
+        if block.lang == "bash" and enables:
+            found.append(lines)
+    return found
+
+
+def test_every_helm_enable_confirms_the_resource_version_it_just_read():
+    """The chart refuses `autonomy.enabled=true` over a live false without the ConfigMap's resourceVersion."""
+    for text in (RUNBOOK, CHART_README):
+        [lines] = enable_blocks(text)
+        upgrade = next(line for line in lines if "autonomy.enabled=true" in line)
+        assert lines[lines.index(upgrade) - 1] == READ_RESOURCE_VERSION
+        assert CONFIRM in upgrade
+    row = next(line for line in RUNBOOK.splitlines() if line.startswith("| Re-enable, with a reason"))
+    assert row.index(f"`{READ_RESOURCE_VERSION}`") < row.index(CONFIRM)
+    for text in (RUNBOOK, README, CHART_README, notes(), (REPO / "Makefile").read_text()):
+        for line in text.splitlines():
+            if "autonomy.enabled=true" in line and line.lstrip().startswith("helm upgrade"):
+                assert "autonomy.confirmEnable=" in line, line
+
+
+def test_the_docs_confirm_the_way_the_chart_suite_proves_it_works():
+    """chart/tests/switch_test.yaml (helm-unittest, `make unittest`) holds the chart's side: refused without
+    the live resourceVersion, naming the flag; on with it; and on over a live true whatever it says."""
+    cases = {case["it"]: case for case in SWITCH_SUITE["tests"]}
+    refused = [c for c in cases.values() if "failedTemplate" in str(c["asserts"]) and "confirmEnable" in str(c)]
+    assert any("--set autonomy.confirmEnable=4711" in str(c["asserts"]) for c in refused)
+    live_version = SWITCH_SUITE["tests"][0]["kubernetesProvider"]["objects"][0]["metadata"]["resourceVersion"]
+    accepted = [
+        c for c in cases.values()
+        if str(c.get("set", {}).get("autonomy.confirmEnable")) == live_version and "failedTemplate" not in str(c)
+    ]  # fmt: skip
+    assert accepted and all(c["set"]["autonomy.enabled"] is True for c in accepted)
+    assert any("already on" in name for name in cases)
+
+
+def chart_messages() -> list[re.Pattern[str]]:
+    """The chart's refusals (`fail` in chart/templates), each as a pattern over its printf verbs."""
+    source = "\n".join(path.read_text() for path in (CHART / "templates").glob("*.tpl"))
+    formats = re.findall(r'fail (?:\(printf )?"((?:[^"\\]|\\.)*)"', source)
+    return [re.compile(re.escape(f.replace('\\"', '"')).replace("%s", ".+").replace("%q", '".+"')) for f in formats]
+
+
+def test_quoted_chart_refusals_are_the_charts():
+    quoted = [
+        block.body.strip()
+        for block in blocks(RUNBOOK)
+        if block.lang == "" and re.match(r"(autonomy is off|the live ConfigMap|the scheduler CronJob)", block.body)
+    ]
+    assert len(quoted) >= 2
+    patterns = chart_messages()
+    for message in quoted:
+        assert any(p.fullmatch(message) for p in patterns), message
+    assert not any(p.fullmatch(quoted[0].replace("confirmEnable", "confirm")) for p in patterns)
+
+
+@pytest.mark.parametrize(("enabled", "suspend"), [(True, False), (False, True)])
+def test_the_rollback_check_shows_the_switch_and_the_stop_of_a_revision(enabled, suspend):
+    """`helm get manifest` prints the revision's stored manifest without hooks, as `helm template --no-hooks` does."""
+    [command] = [line for line in runnable_lines(section("Helm and")) if line.startswith("helm get manifest")]
+    values = ["--set", f"autonomy.enabled={str(enabled).lower()}", "--set", f"scheduler.suspend={str(suspend).lower()}"]
+    manifest = helm("template", "leviathan", str(CHART), "-n", "leviathan", "--no-hooks", *values)
+    assert manifest.returncode == 0, manifest.stderr
+    assert run_pipeline(command, manifest.stdout).split() == [
+        "autonomy_enabled:", str(enabled).lower(), "suspend:", str(suspend).lower()
+    ]  # fmt: skip
+
+
+def test_no_pasted_command_sets_the_suspend_through_helm():
+    """The stop and the resume are `kubectl patch` alone; a stored scheduler.suspend would outlive them."""
+    makefile = (REPO / "Makefile").read_text()
+    for text in (RUNBOOK, README, CHART_README):
+        assert [line for line in runnable_lines(text) if "scheduler.suspend" in line] == []
+    assert "scheduler.suspend" not in makefile
+    assert "scheduler.suspend=" not in notes()
