@@ -29,8 +29,9 @@ for ns in $(ip netns list 2>/dev/null | awk -v prefix="$NETNS_PREFIX" 'index($1,
 done
 ip link del "$CLIENT_VETH" 2>/dev/null
 ip link del "$BRIDGE" 2>/dev/null
-# Mount points the agent created on the host for pod volumes (empty; only ours).
-[[ -e $RUN/created-mountpoints ]] && tac "$RUN/created-mountpoints" | xargs -r rmdir 2>/dev/null
+# The empty mount points the agent made on the host for pod volumes (/etc/leviathan/...)
+# stay: removing one detaches it in every mount namespace, including the pods of a
+# cluster that is still running beside this one.
 # Keep the components' logs for a post-mortem; everything else goes.
 if [[ -d $RUN/logs ]]; then rm -rf "$RUN-logs" && mv "$RUN/logs" "$RUN-logs"; fi
 rm -rf "$RUN"

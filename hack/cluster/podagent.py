@@ -592,16 +592,13 @@ class Agent:
     def image_name(self, image: str) -> str:
         return re.split(r"[:@]", image.rsplit("/", 1)[-1], maxsplit=1)[0]
 
-    def ensure_mountpoint(self, target: str) -> None:
-        path = Path(target)
-        missing = []
-        while not path.exists():
-            missing.append(path)
-            path = path.parent
-        for directory in reversed(missing):
-            directory.mkdir()
-            with open(self.run_dir / "created-mountpoints", "a", encoding="utf-8") as record:
-                record.write(f"{directory}\n")
+    @staticmethod
+    def ensure_mountpoint(target: str) -> None:
+        """An empty directory on the host to bind the volume over, inside the pod's own mount namespace.
+
+        It is never removed: rmdir on a mount point detaches the mounts on it in every namespace.
+        """
+        Path(target).mkdir(parents=True, exist_ok=True)
 
     def container_env(self, pod: client.V1Pod, run: PodRun, spec: Any) -> dict[str, str]:
         env = {
