@@ -110,6 +110,24 @@ def test_a_refusal_by_the_admission_policy_ends_the_tick_with_one_line(enabled_c
     assert_no_traceback(result)
 
 
+def test_a_refusal_for_a_missing_configmap_is_a_policy_refusal_too(enabled_config, run_scheduler, emulator):
+    """Without the live check (an older scheduler), the API server still refuses: 422, no params found."""
+    denial = {
+        "apiVersion": "v1",
+        "kind": "Status",
+        "status": "Failure",
+        "code": 422,
+        "reason": "Invalid",
+        "message": "jobs.batch \"x\" is forbidden: ValidatingAdmissionPolicy 'leviathan-worker-switch.leviathan' with "
+        "binding 'leviathan-worker-switch.leviathan' denied request: failed to configure binding: no params found "
+        "for policy binding with `Deny` parameterNotFoundAction",
+    }
+    emulator.react(lambda k: k[ON_CREATE] << 422 << denial)
+    result = run_scheduler()
+    assert result.returncode == EXIT_POLICY_REFUSED
+    assert "✗ The API server's admission policy refused worker Job" in result.stderr
+
+
 def test_an_rbac_403_is_still_an_rbac_failure(enabled_config, run_scheduler, emulator):
     emulator.seed(config_map(enabled_config), resource=CONFIGMAPS)
     emulator.react(lambda k: k[ON_CREATE] << 403)

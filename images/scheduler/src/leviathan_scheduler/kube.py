@@ -25,8 +25,10 @@ from leviathan_scheduler.output import say
 
 JOBS = "batch/jobs"
 CONFIGMAPS = "configmaps"
-# The chart's worker admission policy says this in every denial (chart/templates/worker-admission-policy.yaml).
+# The chart's worker admission policy says this in every denial (chart/templates/worker-admission-policy.yaml),
+# and its binding's name ends in this (named in the API's refusal when the ConfigMap is missing: 422).
 POLICY_DENIAL = "are refused: autonomy is not enabled in ConfigMap"
+POLICY_BINDING = "-worker-switch."
 
 
 class ApiFailure(Exception):
@@ -185,7 +187,7 @@ class JobsApi:
         """A retryable problem's description; raises for everything else."""
         status = exc.status or 0
         reason = exc.reason or ""
-        if status == 403 and verb == "create" and POLICY_DENIAL in _status_message(exc):
+        if status in (403, 422) and verb == "create" and _refused_by_policy(_status_message(exc)):
             raise PolicyRefused()
         if status == 404 and verb == "get":
             raise NotFound()
@@ -207,6 +209,10 @@ class JobsApi:
             f"✗ Kubernetes API rejected {verb} {resource} in namespace {self.namespace} "
             f"({status} {reason}): {_status_message(exc)}",
         )
+
+
+def _refused_by_policy(message: str) -> bool:
+    return "ValidatingAdmissionPolicy" in message and (POLICY_DENIAL in message or POLICY_BINDING in message)
 
 
 def _rbac_name(resource: str) -> str:
