@@ -126,7 +126,11 @@ class Bench:
         deadline = time.monotonic() + 30
         while not allows():
             if time.monotonic() > deadline:
-                raise SystemExit(f"bench-cluster: creates stay refused in {namespace} after re-enabling")
+                raise SystemExit(
+                    f"bench-cluster: creates stay refused in {namespace} after re-enabling; if the API server says "
+                    "'no params found', it has lost its ConfigMap param informer (kubernetes/kubernetes#133827): "
+                    "restart kube-apiserver (make cluster-down cluster-up)"
+                )
             time.sleep(0.02)
         disabled_at = self.switch(namespace, False)
         while allows():
