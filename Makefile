@@ -144,6 +144,10 @@ bench: $(VENV_STAMP) ## Benchmarks: status throughput, reload latency, memory, s
 	  apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	HELM="$(HELM)" $(VENV)/bin/python tests/bench/run.py
 
+.PHONY: bench-cluster
+bench-cluster: $(VENV_STAMP) ## Time-to-safe on a real control plane ($$KUBECONFIG, else the local one): policy vs scheduler re-check
+	KUBECONFIG="$${KUBECONFIG:-$(CURDIR)/.run/cluster/kubeconfig}" HELM="$(HELM)" $(VENV)/bin/python tests/bench/cluster.py
+
 ## ---- Operating a cluster ---------------------------------------------------
 # Each target prints, then runs, exactly the commands of its row in docs/RUNBOOK.md's
 # quick reference (tests/test_make_targets.py holds the two together): make echoes each
@@ -168,7 +172,8 @@ token-secret:
 require-reason:
 	@test -n $(QUOTED_REASON) || { echo 'Say why: make disable REASON="INC-123: runaway retries"' >&2; exit 1; }
 
-KUBECTL_TARGETS := cluster token-secret status emergency-stop resume logs workers
+KUBECTL_TARGETS := cluster token-secret status emergency-stop resume logs workers \
+  halt-workers resume-workers require-enabled resume-task paused-tasks
 HELM_TARGETS := release deploy disable enable
 $(KUBECTL_TARGETS): export PATH = $(dir $(KUBECTL)):$(ORIGINAL_PATH)
 $(HELM_TARGETS): export PATH = $(dir $(HELM)):$(dir $(KUBECTL)):$(ORIGINAL_PATH)
@@ -204,6 +209,37 @@ emergency-stop: cluster ## Suspend the scheduler CronJob (kubectl patch, nothing
 resume: cluster ## Unsuspend the scheduler CronJob and show it
 	kubectl patch cronjob $(CRONJOB) -n $(NAMESPACE) -p '{"spec":{"suspend":false}}'
 	kubectl get cronjob $(CRONJOB) -n $(NAMESPACE)
+
+# Halting running work (docs/RUNBOOK.md, "Halt and resume running workers"): operator RBAC,
+# patch on jobs.batch in the namespace; the scheduler's Role has no such right.
+CONFIGMAP := $(PREFIX)-autonomy-config
+TASK ?=
+
+.PHONY: require-enabled
+require-enabled:
+	@hack/require-enabled.sh $(CONFIGMAP) $(ENV).yaml $(NAMESPACE)
+
+.PHONY: require-task
+require-task:
+	@test -n "$(TASK)" || { echo 'Name the task: make resume-task TASK=reconcile-inventory' >&2; exit 1; }
+
+.PHONY: halt-workers
+halt-workers: cluster ## Suspend every worker Job (Kubernetes stops their pods and keeps the Jobs) and show them
+	kubectl get jobs -n $(NAMESPACE) -l app=$(WORKER_APP) -o name | xargs -r -I{} kubectl patch {} -n $(NAMESPACE) --type=merge -p '{"spec": {"suspend": true}}'
+	kubectl get jobs -n $(NAMESPACE) -l app=$(WORKER_APP)
+
+.PHONY: resume-workers
+resume-workers: cluster require-enabled ## Resume the suspended worker Jobs, only while autonomy is enabled
+	kubectl get jobs -n $(NAMESPACE) -l app=$(WORKER_APP) -o name | xargs -r -I{} kubectl patch {} -n $(NAMESPACE) --type=merge -p '{"spec": {"suspend": false}}'
+	kubectl get jobs -n $(NAMESPACE) -l app=$(WORKER_APP)
+
+.PHONY: resume-task
+resume-task: require-task cluster ## Resume a task paused after failures: make resume-task TASK=<name>
+	kubectl annotate jobs -n $(NAMESPACE) -l app=$(WORKER_APP),leviathan.io/task=$(TASK) leviathan.io/resumed=true --overwrite
+
+.PHONY: paused-tasks
+paused-tasks: cluster ## The pause lines of the scheduler's last tick
+	kubectl logs -n $(NAMESPACE) -l app=$(CRONJOB) --tail=50 | grep '⏸' || echo "no task paused in the last tick's log"
 
 .PHONY: logs
 logs: cluster ## The scheduler's recent log lines

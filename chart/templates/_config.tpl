@@ -10,6 +10,7 @@ reason: {{ include "leviathan.autonomy.reason" . | toJson }}
 scheduler:
   maxConcurrentWorkers: {{ .Values.scheduler.maxConcurrentWorkers }}
   maxJobsPerTick: {{ .Values.scheduler.maxJobsPerTick }}
+  pauseAfterFailures: {{ .Values.scheduler.pauseAfterFailures }}
   {{- $names := list }}
   {{- range .Values.scheduler.tasks }}
   {{- if has .name $names }}

@@ -207,3 +207,8 @@ limits:
   cpu: 200m
   memory: 128Mi
 {{- end -}}
+
+{{/* Cluster-scoped, so the namespace is part of the name: one policy per release. */}}
+{{- define "leviathan.admissionPolicyName" -}}
+{{- printf "%s-worker-switch.%s" (include "leviathan.fullname" .) .Release.Namespace | trunc 253 | trimSuffix "-" -}}
+{{- end -}}

@@ -94,10 +94,17 @@ class TestConfigMap:
 
     def test_tasks_and_guardrails_are_delivered(self, tmp_path):
         task = {"name": "crawl", "image": "example/crawl:1.0", "args": ["--fast"], "activeDeadlineSeconds": 60}
-        values = {"scheduler": {"tasks": [task], "maxConcurrentWorkers": 7, "maxJobsPerTick": 2}}
+        values = {
+            "scheduler": {"tasks": [task], "maxConcurrentWorkers": 7, "maxJobsPerTick": 2, "pauseAfterFailures": 4}
+        }
         (configmap,) = render_chart(values, show_only=[CONFIGMAP])
         document = yaml.safe_load(configmap["data"]["dev.yaml"])
-        assert document["scheduler"] == {"maxConcurrentWorkers": 7, "maxJobsPerTick": 2, "tasks": [task]}
+        assert document["scheduler"] == {
+            "maxConcurrentWorkers": 7,
+            "maxJobsPerTick": 2,
+            "pauseAfterFailures": 4,
+            "tasks": [task],
+        }
 
     def test_duplicate_task_names_are_refused(self):
         task = {"name": "crawl", "image": "example/crawl:1.0"}

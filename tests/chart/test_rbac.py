@@ -14,7 +14,16 @@ class TestSchedulerRole:
         docs = render_chart()
         role = find(docs, "Role")
         assert role["metadata"]["name"] == "leviathan-scheduler"
-        assert role["rules"] == [{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "create"]}]
+        assert role["rules"] == [
+            {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "create"]},
+            # The live switch, re-read before every create: that one ConfigMap, nothing else.
+            {
+                "apiGroups": [""],
+                "resources": ["configmaps"],
+                "resourceNames": ["leviathan-autonomy-config"],
+                "verbs": ["get"],
+            },
+        ]
         assert [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")] == []
 
     @pytest.mark.parametrize("values_file", values_files(), ids=lambda p: p.name)

@@ -248,3 +248,43 @@ def wait_for_status(enabled: bool) -> None:
         return json.loads(contract_run("query-status.curl", env=env, check_expect=False)) == expected
 
     eventually(answered, timeout=60, what=f"the status API to say {expected}")
+
+
+KEEPER = "leviathan-e2e-param-informer-keeper"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def param_informer_keeper():
+    """A do-nothing admission policy with paramKind ConfigMap, bound for the whole session.
+
+    kube-apiserver stops its ConfigMap parameter informer for good once no binding uses that
+    paramKind (kubernetes/kubernetes#133827): after one module uninstalls its release, the next
+    module's worker admission policy would never find its ConfigMap. This binding keeps one in use.
+    It matches no request (a resource that does not exist) and allows when its parameter is absent.
+    """
+    if _skip_reason():
+        yield
+        return
+    policy = f"""
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: {KEEPER}}}
+spec:
+  paramKind: {{apiVersion: v1, kind: ConfigMap}}
+  matchConstraints:
+    resourceRules:
+      - {{apiGroups: [leviathan.io], apiVersions: [v1], operations: [CREATE], resources: [no-such-objects]}}
+  validations:
+    - expression: "true"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: {KEEPER}}}
+spec:
+  policyName: {KEEPER}
+  validationActions: [Deny]
+  paramRef: {{name: {KEEPER}, namespace: default, parameterNotFoundAction: Allow}}
+"""
+    subprocess.run(["kubectl", "apply", "-f", "-"], input=policy, text=True, capture_output=True, check=False)
+    yield
+    kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", KEEPER, check=False)

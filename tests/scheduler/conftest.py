@@ -91,6 +91,19 @@ def worker_labels(task: str, instance: str = RELEASE, app: str = WORKER_APP) -> 
     return {"app": app, "app.kubernetes.io/instance": instance, "leviathan.io/task": task}
 
 
+LIVE_CONFIGMAP = "leviathan-autonomy-config"
+
+
+def config_map(body: str, name: str = LIVE_CONFIGMAP) -> dict[str, Any]:
+    """The autonomy ConfigMap as the API serves it, with `body` as dev.yaml."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "data": {CONFIG_FILE: body},
+    }
+
+
 CRONJOB = "leviathan-dev-scheduler"
 CRONJOB_UID = "3f1c2a9e-5b7d-4c1e-9a2f-6d8e0b4c7a11"
 

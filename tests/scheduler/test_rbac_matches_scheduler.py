@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from support.emulator import job, job_list
+from support.emulator import CONFIGMAPS, job, job_list
 from support.helm import find, render_chart
 
-from .conftest import worker_labels
+from .conftest import LIVE_CONFIGMAP, config_map, worker_labels
 
 # kmock's request actions, as RBAC verbs; UPDATE is a PATCH or a PUT.
 VERBS = {"LIST": "list", "CREATE": "create", "FETCH": "get", "WATCH": "watch", "DELETE": "delete"}
@@ -46,11 +46,13 @@ def role() -> dict:
 
 @pytest.fixture
 def recorded(enabled_config, run_scheduler, emulator):
-    """The requests of ticks that take every path a tick can take against the API."""
+    """The requests of ticks that take every path a tick can take against the API, as the chart runs them."""
     emulator.seed(job("running-elsewhere", worker_labels("retired")))
-    assert run_scheduler().returncode == 0  # list, then create both tasks
+    emulator.seed(config_map(enabled_config), resource=CONFIGMAPS)
+    env = {"LEVIATHAN_CONFIGMAP": LIVE_CONFIGMAP}
+    assert run_scheduler(env=env).returncode == 0  # list, then get the ConfigMap and create, for both tasks
     emulator.react(lambda k: k["list"][1:] << job_list())
-    assert run_scheduler().returncode == 0  # a stale list: the creates answer 409
+    assert run_scheduler(env=env).returncode == 0  # a stale list: the creates answer 409
     return emulator.requests()
 
 
@@ -62,7 +64,12 @@ def test_every_grant_is_used(role, recorded):
     assert granted(role) == used(recorded)
 
 
-def test_the_recording_saw_both_calls(recorded):
+def test_the_recording_saw_every_call(recorded):
     """The control: the recording is not empty, so the two checks above compare something."""
-    assert {call.action for call in recorded} == {"LIST", "CREATE"}
-    assert {call.resource for call in recorded} == {"batch/jobs"}
+    assert {call.action for call in recorded} == {"LIST", "CREATE", "FETCH"}
+    assert {call.resource for call in recorded} == {"batch/jobs", "configmaps"}
+
+
+def test_the_configmap_grant_names_only_the_autonomy_configmap(role):
+    [rule] = [rule for rule in role["rules"] if "configmaps" in rule["resources"]]
+    assert rule["resourceNames"] == [LIVE_CONFIGMAP]

@@ -37,6 +37,7 @@ import kmock
 import yaml
 
 JOBS = "batch/v1/jobs"
+CONFIGMAPS = "v1/configmaps"
 NAMESPACE = "leviathan"
 
 T = TypeVar("T")
@@ -90,6 +91,9 @@ class KubeEmulator:
             async with kmock.KubernetesEmulator() as k, kmock.Server(k) as server:
                 k.resources[JOBS] = kmock.ResourceInfo(
                     kind="Job", namespaced=True, verbs={"list", "create", "get", "watch", "patch", "delete"}
+                )
+                k.resources[CONFIGMAPS] = kmock.ResourceInfo(
+                    kind="ConfigMap", namespaced=True, verbs={"get", "list", "create", "patch", "delete"}
                 )
                 self._k = k
                 self.url = str(server.url).rstrip("/")

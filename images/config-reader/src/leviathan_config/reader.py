@@ -153,6 +153,18 @@ def read_autonomy_config(path: str | os.PathLike[str], previous: AutonomyConfig 
 
     if previous is not None and previous.path == path and previous.raw == raw and raw:
         return previous
+    return parse_autonomy_config(raw, path)
+
+
+def parse_autonomy_config(raw: bytes, path: str) -> AutonomyConfig:
+    """Validate config bytes read from anywhere (the mounted file, or the ConfigMap through the API).
+
+    `path` names where they came from in the snapshot and its problems.
+    """
+
+    def error(problem: str, raw: bytes = b"", transient: bool = False) -> AutonomyConfig:
+        return AutonomyConfig(ConfigState.ERROR, path, problem=problem, raw=raw, transient=transient)
+
     if len(raw) > MAX_CONFIG_BYTES:
         return error(f"{path} is larger than {MAX_CONFIG_BYTES // 1024} KiB", raw)
     try:

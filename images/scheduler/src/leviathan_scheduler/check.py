@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import NamedTuple
 
 from leviathan_config import ConfigState, config_path_from_env, read_autonomy_config
@@ -29,9 +30,11 @@ class Access(NamedTuple):
     group: str
     resource: str
     wanted: bool
+    name: str = ""
 
     def __str__(self) -> str:
-        return f"{self.verb} {self.resource}{'.' + self.group if self.group else ''}"
+        named = f" {self.name}" if self.name else ""
+        return f"{self.verb} {self.resource}{'.' + self.group if self.group else ''}{named}"
 
 
 # A tick lists and creates Jobs; every other verb on Jobs, and a few things an
@@ -72,10 +75,10 @@ def main(argv: list[str], default_namespace: str | None) -> int:
         f"✓ Config {config.path} is usable: autonomy_enabled: {str(config.autonomy_enabled).lower()}, "
         f"{len(settings.tasks)} task(s), at most {settings.max_jobs_per_tick} Job(s) per tick"
     )
-    return _check_access(args.namespace or default_namespace)
+    return _check_access(args.namespace or default_namespace, os.environ.get("LEVIATHAN_CONFIGMAP") or None)
 
 
-def _check_access(namespace: str | None) -> int:
+def _check_access(namespace: str | None, configmap: str | None = None) -> int:
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
@@ -89,8 +92,14 @@ def _check_access(namespace: str | None) -> int:
         return failure.exit_code
     authorization = client.AuthorizationV1Api(api_client)
     wrong = 0
-    for access in ACCESS:
+    # A tick re-reads its own ConfigMap before every create, and no other.
+    extra = (
+        (Access("get", "", "configmaps", True, configmap), Access("get", "", "configmaps", False)) if configmap else ()
+    )
+    for access in (*ACCESS, *extra):
         attributes = {"namespace": namespace, "verb": access.verb, "group": access.group, "resource": access.resource}
+        if access.name:
+            attributes["name"] = access.name
         review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview"}
         try:
             response = authorization.create_self_subject_access_review(

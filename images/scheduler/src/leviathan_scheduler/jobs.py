@@ -18,6 +18,8 @@ from leviathan_scheduler.settings import Task, WorkerSettings
 TASK_LABEL = "leviathan.io/task"
 SLOT_ANNOTATION = "leviathan.io/scheduled-time"
 CONFIG_ANNOTATION = "leviathan.io/config-sha256"
+# Set by the operator (make resume-task) on a task's Jobs: their failures no longer pause it.
+RESUMED_ANNOTATION = "leviathan.io/resumed"
 MAX_NAME = 63  # Job names become a pod label value, so 63 characters at most.
 
 # CronJob-made Job names end in the scheduled time, in minutes since the epoch.
@@ -178,3 +180,34 @@ def last_submitted(jobs: list[dict[str, Any]], selector: Mapping[str, str]) -> d
 
 def task_of(job: Mapping[str, Any]) -> str | None:
     return ((job.get("metadata") or {}).get("labels") or {}).get(TASK_LABEL)
+
+
+def has_failed(job: Mapping[str, Any]) -> bool:
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Failed" and c.get("status") == "True" for c in conditions)
+
+
+def failure_streaks(jobs: list[dict[str, Any]], selector: Mapping[str, str]) -> dict[str, tuple[int, str]]:
+    """Per task: how many of its newest finished worker Jobs failed in a row, and the newest of them.
+
+    A Complete Job ends the streak, and so does a failed one the operator marked resumed
+    (RESUMED_ANNOTATION); Jobs still running are left out.
+    """
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for job in jobs:
+        task = task_of(job)
+        if task is not None and is_ours(job, selector) and not is_active(job):
+            by_task.setdefault(task, []).append(job)
+    streaks: dict[str, tuple[int, str]] = {}
+    for task, finished in by_task.items():
+        finished.sort(key=lambda job: (submitted_slot(job), (job.get("metadata") or {}).get("name", "")), reverse=True)
+        count, last = 0, ""
+        for job in finished:
+            metadata = job.get("metadata") or {}
+            if not has_failed(job) or (metadata.get("annotations") or {}).get(RESUMED_ANNOTATION) == "true":
+                break
+            count += 1
+            last = last or metadata.get("name", "")
+        if count:
+            streaks[task] = (count, last)
+    return streaks

@@ -1,4 +1,4 @@
-"""The scheduler's only two API calls, list and create Jobs, with bounded retries.
+"""The scheduler's API calls, with bounded retries: list and create Jobs, get its one ConfigMap.
 
 Imported only once autonomy is known to be on: the disabled path never loads
 the Kubernetes client.
@@ -16,10 +16,19 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from leviathan_scheduler.exit_codes import EXIT_API_FORBIDDEN, EXIT_API_REJECTED, EXIT_API_UNAVAILABLE
+from leviathan_scheduler.exit_codes import (
+    EXIT_API_FORBIDDEN,
+    EXIT_API_REJECTED,
+    EXIT_API_UNAVAILABLE,
+)
 from leviathan_scheduler.output import say
 
 JOBS = "batch/jobs"
+CONFIGMAPS = "configmaps"
+# The chart's worker admission policy says this in every denial (chart/templates/worker-admission-policy.yaml),
+# and its binding's name ends in this (named in the API's refusal when the ConfigMap is missing: 422).
+POLICY_DENIAL = "are refused: autonomy is not enabled in ConfigMap"
+POLICY_BINDING = "-worker-switch."
 
 
 class ApiFailure(Exception):
@@ -31,6 +40,14 @@ class ApiFailure(Exception):
 
 class AlreadyExists(Exception):
     pass
+
+
+class NotFound(Exception):
+    pass
+
+
+class PolicyRefused(Exception):
+    """The worker admission policy refused a create: the API server's view of the switch is off."""
 
 
 def load_client(namespace: str | None) -> tuple[client.ApiClient, str]:
@@ -75,6 +92,7 @@ class JobsApi:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._batch = client.BatchV1Api(api_client)
+        self._core = client.CoreV1Api(api_client)
         self.namespace = namespace
         # One budget for the whole tick, spent only on failed attempts and the pauses
         # between them: a degraded API cannot hold a tick for (1 + maxJobsPerTick)
@@ -117,7 +135,28 @@ class JobsApi:
             return False
         return True
 
-    def _call(self, verb: str, request: Callable[[tuple[float, float]], Any]) -> Any:
+    def read_config_map(self, name: str, key: str) -> bytes | None:
+        """The bytes of one key of a ConfigMap, b"" when the key is absent; None when the ConfigMap is not found."""
+        try:
+            response = self._call(
+                "get",
+                lambda timeout: self._core.read_namespaced_config_map(
+                    name, self.namespace, _preload_content=False, _request_timeout=timeout
+                ),
+                CONFIGMAPS,
+            )
+        except NotFound:
+            return None
+        try:
+            data = json.loads(response.data).get("data") or {}
+            value = data.get(key, "")
+        except (ValueError, AttributeError):
+            value = None
+        if not isinstance(value, str):
+            raise ApiFailure(EXIT_API_REJECTED, f"✗ Kubernetes API answered get ConfigMap {name} with no usable data")
+        return value.encode("utf-8", "surrogatepass")
+
+    def _call(self, verb: str, request: Callable[[tuple[float, float]], Any], resource: str = JOBS) -> Any:
         delay = 0.5
         attempts = 0
         while True:
@@ -127,7 +166,7 @@ class JobsApi:
             try:
                 return request((min(5.0, remaining), min(15.0, remaining)))
             except ApiException as exc:
-                problem = self._classify(verb, exc)
+                problem = self._classify(verb, exc, resource)
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 problem = _describe_connection_error(exc)
             self._spent += time.monotonic() - started
@@ -135,26 +174,30 @@ class JobsApi:
             if remaining <= 0:
                 raise ApiFailure(
                     EXIT_API_UNAVAILABLE,
-                    f"✗ Kubernetes API unavailable for {verb} {JOBS} in namespace {self.namespace}: "
+                    f"✗ Kubernetes API unavailable for {verb} {resource} in namespace {self.namespace}: "
                     f"{problem} (gave up after {attempts} attempts in {self._budget:g}s)",
                 )
             pause = min(delay, remaining)
-            say(f"… {verb} {JOBS} failed ({problem}); retrying in {pause:.1f}s")
+            say(f"… {verb} {resource} failed ({problem}); retrying in {pause:.1f}s")
             self._sleep(pause)
             self._spent += pause
             delay = min(delay * 2, 8.0)
 
-    def _classify(self, verb: str, exc: ApiException) -> str:
+    def _classify(self, verb: str, exc: ApiException, resource: str = JOBS) -> str:
         """A retryable problem's description; raises for everything else."""
         status = exc.status or 0
         reason = exc.reason or ""
+        if status in (403, 422) and verb == "create" and _refused_by_policy(_status_message(exc)):
+            raise PolicyRefused()
+        if status == 404 and verb == "get":
+            raise NotFound()
         if status in (401, 403):
             account = self._service_account or "<scheduler service account>"
             raise ApiFailure(
                 EXIT_API_FORBIDDEN,
-                f"✗ Kubernetes API refused {verb} {JOBS} in namespace {self.namespace} ({status} {reason}): "
-                f"the scheduler's Role must allow {verb} on jobs.batch; check with "
-                f"kubectl auth can-i {verb} jobs.batch -n {self.namespace} "
+                f"✗ Kubernetes API refused {verb} {resource} in namespace {self.namespace} ({status} {reason}): "
+                f"the scheduler's Role must allow {verb} on {_rbac_name(resource)}; check with "
+                f"kubectl auth can-i {verb} {_rbac_name(resource)} -n {self.namespace} "
                 f"--as=system:serviceaccount:{self.namespace}:{account}",
             )
         if status == 409 and verb == "create":
@@ -163,9 +206,19 @@ class JobsApi:
             return f"{status} {reason}".strip()
         raise ApiFailure(
             EXIT_API_REJECTED,
-            f"✗ Kubernetes API rejected {verb} {JOBS} in namespace {self.namespace} "
+            f"✗ Kubernetes API rejected {verb} {resource} in namespace {self.namespace} "
             f"({status} {reason}): {_status_message(exc)}",
         )
+
+
+def _refused_by_policy(message: str) -> bool:
+    return "ValidatingAdmissionPolicy" in message and (POLICY_DENIAL in message or POLICY_BINDING in message)
+
+
+def _rbac_name(resource: str) -> str:
+    """batch/jobs -> jobs.batch, configmaps -> configmaps: as kubectl auth can-i spells them."""
+    group, _, plural = resource.rpartition("/")
+    return f"{plural}.{group}" if group else plural
 
 
 def _status_message(exc: ApiException) -> str:

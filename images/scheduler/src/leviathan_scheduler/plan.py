@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from leviathan_scheduler.settings import SchedulerSettings, Task
@@ -11,6 +11,7 @@ from leviathan_scheduler.settings import SchedulerSettings, Task
 RUNNING = "already has an active Job"
 TICK_LIMIT = "maxJobsPerTick reached"
 CONCURRENCY_LIMIT = "maxConcurrentWorkers reached"
+PAUSED = "paused after failures"
 
 
 @dataclass
@@ -24,6 +25,7 @@ def plan_tick(
     active_by_task: Counter[str],
     active_total: int,
     last_submitted: Mapping[str, int],
+    paused: Collection[str] = (),
 ) -> Plan:
     """At most one active Job per task, `maxJobsPerTick` per tick, `maxConcurrentWorkers` in all.
 
@@ -39,7 +41,9 @@ def plan_tick(
         range(len(settings.tasks)), key=lambda index: (last_submitted.get(settings.tasks[index].name, -1), index)
     )
     for task in (settings.tasks[index] for index in order):
-        if active_by_task[task.name] > 0:
+        if task.name in paused:
+            plan.skipped[PAUSED] += 1
+        elif active_by_task[task.name] > 0:
             plan.skipped[RUNNING] += 1
         elif len(plan.submit) >= settings.max_jobs_per_tick:
             plan.skipped[TICK_LIMIT] += 1

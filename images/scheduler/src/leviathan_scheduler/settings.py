@@ -76,17 +76,22 @@ class WorkerSettings:
     image_pull_secrets: tuple[str, ...]
 
 
+DEFAULT_PAUSE_AFTER_FAILURES = 3
+
+
 @dataclass(frozen=True)
 class SchedulerSettings:
     tasks: tuple[Task, ...]
     max_concurrent_workers: int
     max_jobs_per_tick: int
     worker: WorkerSettings | None  # None only when no task is declared
+    # A task whose last N finished worker Jobs all failed is not submitted; 0 turns this off.
+    pause_after_failures: int = DEFAULT_PAUSE_AFTER_FAILURES
 
 
 def parse_settings(document: Mapping[str, Any]) -> SchedulerSettings:
     scheduler = _mapping(document.get("scheduler", {}), "scheduler")
-    _known_keys(scheduler, "scheduler", {"maxConcurrentWorkers", "maxJobsPerTick", "tasks"})
+    _known_keys(scheduler, "scheduler", {"maxConcurrentWorkers", "maxJobsPerTick", "pauseAfterFailures", "tasks"})
     raw_tasks = _list(scheduler.get("tasks", []), "scheduler.tasks")
     tasks = tuple(_task(raw, f"scheduler.tasks[{index}]") for index, raw in enumerate(raw_tasks))
     names = [task.name for task in tasks]
@@ -100,6 +105,9 @@ def parse_settings(document: Mapping[str, Any]) -> SchedulerSettings:
         max_concurrent_workers=_int(scheduler.get("maxConcurrentWorkers"), "scheduler.maxConcurrentWorkers", 0),
         max_jobs_per_tick=_int(scheduler.get("maxJobsPerTick"), "scheduler.maxJobsPerTick", 0),
         worker=_worker(_mapping(document.get("worker"), "worker")),
+        pause_after_failures=_int(
+            scheduler.get("pauseAfterFailures", DEFAULT_PAUSE_AFTER_FAILURES), "scheduler.pauseAfterFailures", 0
+        ),
     )
 
 

@@ -1,22 +1,40 @@
-"""An enabled tick: list active worker Jobs once, plan, create, re-checking the switch before each create."""
+"""An enabled tick: list worker Jobs once, plan, create, re-checking the switch before each create.
+
+The switch is re-read from the mounted file and, when the tick knows its ConfigMap's name,
+from the live ConfigMap through the API: kubelet delivers an edit to the file a minute or
+more late, the API at once. The most restrictive answer wins.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from leviathan_config import AutonomyConfig, ConfigState, read_autonomy_config
+from leviathan_config import AutonomyConfig, ConfigState, parse_autonomy_config, read_autonomy_config
 from leviathan_scheduler.exit_codes import (
     EXIT_CONFIG_ERROR,
     EXIT_CONFIG_NOT_MOUNTED,
     EXIT_OK,
+    EXIT_POLICY_REFUSED,
 )
-from leviathan_scheduler.jobs import build_job, cronjob_owner, is_active, is_ours, last_submitted, task_of
+from leviathan_scheduler.jobs import (
+    build_job,
+    cronjob_owner,
+    failure_streaks,
+    is_active,
+    is_ours,
+    last_submitted,
+    task_of,
+)
 from leviathan_scheduler.output import say
 from leviathan_scheduler.plan import Plan, plan_tick
 from leviathan_scheduler.settings import SchedulerSettings, SettingsError, parse_settings
+
+if TYPE_CHECKING:
+    from leviathan_scheduler.kube import JobsApi
 
 
 @dataclass(frozen=True)
@@ -28,6 +46,8 @@ class TickOptions:
     service_account: str | None
     # This tick's own Job (from the downward API), whose CronJob owns the workers.
     tick_job: str | None = None
+    # The autonomy ConfigMap, re-read through the API before every create; None skips that.
+    configmap: str | None = None
 
 
 @dataclass
@@ -48,7 +68,7 @@ def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
     if options.dry_run:
         return _dry_run(config, settings, options)
 
-    from leviathan_scheduler.kube import ApiFailure, JobsApi, load_client
+    from leviathan_scheduler.kube import ApiFailure, JobsApi, PolicyRefused, load_client
 
     assert settings.worker is not None
     outcome = Outcome()
@@ -63,7 +83,8 @@ def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
         active = [job for job in release_jobs if is_ours(job, settings.worker.selector) and is_active(job)]
         active_total = len(active)
         history = last_submitted(release_jobs, settings.worker.selector)
-        plan = plan_tick(settings, Counter(task_of(job) for job in active), active_total, history)
+        paused = _paused(release_jobs, settings)
+        plan = plan_tick(settings, Counter(task_of(job) for job in active), active_total, history, paused)
         owner = cronjob_owner(release_jobs, options.tick_job)
         if plan.submit and owner is None and options.tick_job:
             say(
@@ -72,11 +93,21 @@ def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
         for task in plan.submit:
             # The switch may have been flipped while this tick ran.
             exit_code = _still_enabled(config, plan, outcome)
+            if exit_code is None and options.configmap:
+                exit_code = _still_enabled_live(api, options.configmap, config, plan, outcome)
             if exit_code is not None:
                 return exit_code
             manifest = build_job(task, settings.worker, namespace, options.slot, config.sha256, owner)
             name = manifest["metadata"]["name"]
-            if api.create_job(manifest):
+            try:
+                created = api.create_job(manifest)
+            except PolicyRefused:
+                say(
+                    f"✗ The API server's admission policy refused worker Job {name}: autonomy is off (or unusable) "
+                    f"in the live ConfigMap; stopping, {_done(plan, outcome)}"
+                )
+                return EXIT_POLICY_REFUSED
+            if created:
                 outcome.submitted += 1
                 say(f"✓ Submitted job {name} (task {task.name})")
             else:
@@ -90,9 +121,48 @@ def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
     return EXIT_OK
 
 
+def _paused(jobs: list[dict[str, Any]], settings: SchedulerSettings) -> set[str]:
+    """Tasks whose last pauseAfterFailures finished Jobs failed; one line for each, every tick."""
+    assert settings.worker is not None
+    if not settings.pause_after_failures:
+        return set()
+    paused = set()
+    streaks = failure_streaks(jobs, settings.worker.selector)
+    for task in settings.tasks:
+        count, last = streaks.get(task.name, (0, ""))
+        if count >= settings.pause_after_failures:
+            paused.add(task.name)
+            say(f"⏸ Task {task.name} paused after {count} consecutive failures (last: {last})")
+    return paused
+
+
+def _done(plan: Plan, outcome: Outcome) -> str:
+    return f"{outcome.submitted + outcome.existed} of {len(plan.submit)} planned jobs submitted"
+
+
+def _still_enabled_live(
+    api: JobsApi, configmap: str, config: AutonomyConfig, plan: Plan, outcome: Outcome
+) -> int | None:
+    """The switch as the live ConfigMap says it now (the same key as the mounted file)."""
+    key = config.path.rsplit("/", 1)[-1]
+    raw = api.read_config_map(configmap, key)
+    done = _done(plan, outcome)
+    if raw is None:
+        say(f"✗ ConfigMap {configmap} not found through the API: failing closed, {done}")
+        return EXIT_CONFIG_NOT_MOUNTED
+    live = parse_autonomy_config(raw, f"configmap {configmap} key {key}")
+    if live.state is ConfigState.LOADED and live.autonomy_enabled:
+        return None
+    if live.state is ConfigState.LOADED:
+        say(f"⚠ Autonomy disabled in the live ConfigMap {configmap} (autonomy_enabled: false): stopping, {done}")
+        return EXIT_OK
+    say(f"✗ The live ConfigMap {configmap} is unusable ({live.problem}): failing closed, {done}")
+    return EXIT_CONFIG_ERROR
+
+
 def _still_enabled(config: AutonomyConfig, plan: Plan, outcome: Outcome) -> int | None:
     current = read_autonomy_config(config.path, previous=config)
-    done = f"{outcome.submitted + outcome.existed} of {len(plan.submit)} planned jobs submitted"
+    done = _done(plan, outcome)
     if current.state is ConfigState.LOADED and current.autonomy_enabled:
         return None
     if current.state is ConfigState.LOADED:

@@ -1,0 +1,405 @@
+"""Issue 10 on a real API server: the admission policy, the scheduler's live re-check,
+halting workers and pausing a failing task.
+
+Named to run after the runbook module (which uninstalls its release at its end): this
+module installs release `leviathan` itself and uninstalls it when done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from leviathan_config import ConfigState, read_autonomy_config
+from support.paths import CHART, REPO, SCHEDULER, VALUES_DIR
+
+from .config_corpus import corpus
+from .conftest import eventually, helm, install_args, kubectl
+
+POLICY_API = "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"
+WORKER_APP = "leviathan-worker"
+DENIAL = "worker Jobs of release leviathan are refused"
+NO_PARAMS = "no params found"
+
+
+def api() -> client.ApiClient:
+    configuration = client.Configuration()
+    config.load_kube_config(client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
+def render(namespace: str, *templates: str, values: tuple[str, ...] = ()) -> list[dict]:
+    args = ["template", "leviathan", str(CHART), "-n", namespace, "-f", str(VALUES_DIR / "dev.yaml")]
+    args += ["--api-versions", POLICY_API, *values]
+    for template in templates:
+        args += ["-s", f"templates/{template}"]
+    return [doc for doc in yaml.safe_load_all(helm(*args).stdout) if doc]
+
+
+def worker_job(name: str, namespace: str, labels: dict[str, str] | None = None, suspend: bool | None = None) -> dict:
+    spec: dict = {
+        "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "worker", "image": "busybox:1.37.0"}]}}
+    }
+    if suspend is not None:
+        spec["suspend"] = suspend
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {"app": WORKER_APP}},
+        "spec": spec,
+    }
+
+
+def reader_allows(text: str, directory: Path) -> bool:
+    path = directory / "dev.yaml"
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    config_read = read_autonomy_config(path)
+    return config_read.state is ConfigState.LOADED and config_read.autonomy_enabled is True
+
+
+def policy_allows(batch: client.BatchV1Api, namespace: str) -> bool:
+    """A server-side dry-run create of a worker Job; retried while the API server has not seen the ConfigMap yet."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            batch.create_namespaced_job(namespace, worker_job("probe", namespace), dry_run="All")
+            return True
+        except ApiException as exc:
+            message = json.loads(exc.body or "{}").get("message", "")
+            if exc.status == 403 and DENIAL in message:
+                return False
+            if NO_PARAMS not in message or time.monotonic() > deadline:
+                raise AssertionError(f"unexpected answer in {namespace}: {exc.status} {message}") from None
+            time.sleep(0.2)
+
+
+def delete_namespace(core: client.CoreV1Api, namespace: str) -> None:
+    try:
+        core.delete_namespace(namespace)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def test_policy_never_allows_a_config_the_reader_refuses(installed):
+    """Every corpus text through the shared reader and through the chart's policy on the API server.
+
+    The chart's policy runs under a second binding that takes its parameter from the request's
+    namespace, so each text gets a namespace and a ConfigMap of its own and all run in one go.
+    The release stays installed meanwhile: on this API server, a policy created after the last
+    one with the same paramKind was deleted sometimes never finds its parameters (all denied).
+    """
+    base = render("leviathan", "configmap.yaml")[0]["data"]["dev.yaml"]
+    texts = list(corpus(base).items())
+    assert len(texts) >= 200
+    policy = render("leviathan", "worker-admission-policy.yaml")[0]
+    policy["metadata"] = {"name": "leviathan-corpus-check"}
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "leviathan-corpus-check"},
+        "spec": {
+            "policyName": "leviathan-corpus-check",
+            "validationActions": ["Deny"],
+            "paramRef": {"name": "corpus-config", "parameterNotFoundAction": "Deny"},
+            "matchResources": {
+                "namespaceSelector": {"matchLabels": {"leviathan.io/corpus": "true"}},
+                "objectSelector": {"matchLabels": {"app": WORKER_APP}},
+            },
+        },
+    }
+    api_client = api()
+    core, batch = client.CoreV1Api(api_client), client.BatchV1Api(api_client)
+    admission = client.AdmissionregistrationV1Api(api_client)
+    admission.create_validating_admission_policy(policy)
+    admission.create_validating_admission_policy_binding(binding)
+    run_id = int(time.time()) % 100000  # a rerun does not wait for the last run's namespaces to go
+    names = [f"lev-corpus-{run_id}-{index}" for index in range(len(texts))]
+
+    def prepare(index: int) -> None:
+        namespace = names[index]
+        labels = {"leviathan.io/corpus": "true"}
+        core.create_namespace({"metadata": {"name": namespace, "labels": labels}})
+        core.create_namespaced_config_map(
+            namespace, {"metadata": {"name": "corpus-config"}, "data": {"dev.yaml": texts[index][1]}}
+        )
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(prepare, range(len(texts))))
+            started = time.monotonic()
+            allowed = list(pool.map(lambda namespace: policy_allows(batch, namespace), names))
+            seconds = time.monotonic() - started
+        with tempfile.TemporaryDirectory() as directory:
+            loads = [reader_allows(text, Path(directory)) for _, text in texts]
+    finally:
+        admission.delete_validating_admission_policy_binding("leviathan-corpus-check")
+        admission.delete_validating_admission_policy("leviathan-corpus-check")
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda namespace: delete_namespace(core, namespace), names))
+    unsafe = [
+        name
+        for (name, _), policy_yes, reader_yes in zip(texts, allowed, loads, strict=True)
+        if policy_yes and not reader_yes
+    ]
+    strict = [
+        name
+        for (name, _), policy_yes, reader_yes in zip(texts, allowed, loads, strict=True)
+        if reader_yes and not policy_yes
+    ]
+    print(
+        f"corpus: {len(texts)} texts in {seconds:.1f}s; reader loads {sum(loads)} as enabled, "
+        f"policy allows {sum(allowed)}; unsafe allows: {len(unsafe)}; refused though the reader loads them: "
+        f"{len(strict)}"
+    )
+    assert unsafe == [], f"the policy allowed texts the reader refuses: {unsafe}"
+    assert allowed[0] and allowed[1], "the chart's own config must be allowed"
+
+
+# ---- The installed chart: policy, scheduler, halt/resume, pause -----------------------------------
+
+NAMESPACE = "leviathan"
+CONFIGMAP = "leviathan-autonomy-config"
+CRONJOB = "leviathan-dev-scheduler"
+FAILING_TASKS = [
+    {"name": "steady", "image": "busybox:1.37.0", "command": ["sh", "-c", "echo ok"]},
+    {
+        "name": "flaky",
+        "image": "busybox:1.37.0",
+        "command": ["sh", "-c", "exit 1"],
+        "env": [{"name": "LEVIATHAN_E2E_OUTCOME", "value": "fail"}],
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def installed(namespace: str, images):
+    """Release `leviathan` with two tasks, one whose workers fail (kwok), and no failure retries."""
+    helm(
+        *install_args(images),
+        "--set-json",
+        f"scheduler.tasks={json.dumps(FAILING_TASKS)}",
+        "--set",
+        "worker.backoffLimit=0",
+        "--set",
+        "autonomy.enabled=true",
+        "--set",
+        f"autonomy.confirmEnable={live_resource_version()}",
+        "--wait",
+        "--timeout",
+        "3m",
+    )
+    yield
+    helm("uninstall", "leviathan", "-n", NAMESPACE, "--wait", check=False)
+    kubectl("delete", "jobs", "-n", NAMESPACE, "-l", f"app in ({WORKER_APP},other)", "--wait=false", check=False)
+
+
+def live_resource_version() -> str:
+    found = kubectl(
+        "get", "configmap", CONFIGMAP, "-n", NAMESPACE, "-o", "jsonpath={.metadata.resourceVersion}", check=False
+    )
+    return found.stdout.strip() if found.returncode == 0 else ""
+
+
+def config_text() -> str:
+    return client.CoreV1Api(api()).read_namespaced_config_map(CONFIGMAP, NAMESPACE).data["dev.yaml"]
+
+
+def set_switch(enabled: bool) -> float:
+    """Edit the live ConfigMap's switch line, as `kubectl edit` does; the time the API accepted it."""
+    text = config_text().split("\n", 1)[1]
+    body = {"data": {"dev.yaml": f"autonomy_enabled: {str(enabled).lower()}\n{text}"}}
+    client.CoreV1Api(api()).patch_namespaced_config_map(CONFIGMAP, NAMESPACE, body)
+    return time.monotonic()
+
+
+def create_worker(name: str, **options) -> ApiException | None:
+    try:
+        client.BatchV1Api(api()).create_namespaced_job(NAMESPACE, worker_job(name, NAMESPACE, **options))
+    except ApiException as exc:
+        return exc
+    return None
+
+
+def first_refusal_after(changed: float, timeout: float = 10) -> float:
+    """Seconds from `changed` to the first refused dry-run create of a worker Job."""
+    batch = client.BatchV1Api(api())
+    while time.monotonic() - changed < timeout:
+        try:
+            batch.create_namespaced_job(NAMESPACE, worker_job("probe", NAMESPACE), dry_run="All")
+        except ApiException as exc:
+            assert exc.status == 403, exc.body
+            return time.monotonic() - changed
+        time.sleep(0.01)
+    raise AssertionError(f"no refusal within {timeout}s")
+
+
+def run_scheduler(slot: int, config: Path, live: bool = True) -> subprocess.CompletedProcess[str]:
+    """One tick as a local process against the cluster, with `config` as its (possibly stale) mounted file."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(config.parent),
+        "KUBECONFIG": os.environ.get("KUBECONFIG", ""),
+        "LEVIATHAN_AUTONOMY_CONFIG": str(config),
+        "LEVIATHAN_NAMESPACE": NAMESPACE,
+        "LEVIATHAN_SCHEDULER_JOB_NAME": f"{CRONJOB}-{slot}",
+    }
+    if live:
+        env["LEVIATHAN_CONFIGMAP"] = CONFIGMAP
+    return subprocess.run([str(SCHEDULER)], env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def worker_names() -> set[str]:
+    return set(kubectl("get", "jobs", "-n", NAMESPACE, "-l", f"app={WORKER_APP}", "-o", "name").stdout.split())
+
+
+def test_kubectl_create_is_refused_within_a_second_and_other_jobs_go_on(installed):
+    assert create_worker("before-disable", suspend=True) is None
+    changed = set_switch(False)
+    assert first_refusal_after(changed) < 1.0
+    manifest = yaml.safe_dump(worker_job("by-hand", NAMESPACE))
+    refused = subprocess.run(["kubectl", "create", "-f", "-"], input=manifest, capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert f"autonomy is not enabled in ConfigMap {NAMESPACE}/{CONFIGMAP} (key dev.yaml)" in refused.stderr
+    assert 'see docs/RUNBOOK.md, section "Worker Jobs refused by the API server"' in refused.stderr
+    # Another Job in the namespace is not the policy's business.
+    assert create_worker("unrelated", labels={"app": "other"}) is None
+    # Resuming a suspended worker is refused too; halting stays allowed.
+    resumed = subprocess.run(
+        [
+            "kubectl",
+            "patch",
+            "job",
+            "before-disable",
+            "-n",
+            NAMESPACE,
+            "--type=merge",
+            "-p",
+            '{"spec":{"suspend":false}}',
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert resumed.returncode != 0 and DENIAL in resumed.stderr
+    set_switch(True)
+
+
+def test_the_scheduler_stops_on_the_live_configmap_before_kubelet_delivers_it(installed, tmp_path):
+    stale = tmp_path / "dev.yaml"
+    stale.write_text(config_text())  # what the mounted file still says: enabled
+    before = worker_names()
+    changed = set_switch(False)
+    result = run_scheduler(int(time.time() // 60), stale)
+    seconds = time.monotonic() - changed
+    assert result.returncode == 0, result.stderr
+    assert f"⚠ Autonomy disabled in the live ConfigMap {CONFIGMAP} (autonomy_enabled: false)" in result.stderr
+    assert worker_names() == before
+    print(f"scheduler stopped {seconds:.2f}s after the disable (process start included)")
+    # An old scheduler without the live check: the API server refuses its create.
+    result = run_scheduler(int(time.time() // 60), stale, live=False)
+    assert result.returncode == 8, result.stderr
+    assert "✗ The API server's admission policy refused worker Job" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert worker_names() == before
+    set_switch(True)
+
+
+def test_a_deleted_configmap_refuses(installed):
+    kubectl("delete", "configmap", CONFIGMAP, "-n", NAMESPACE)
+    try:
+        refused = eventually(lambda: create_worker("no-config"), timeout=10, what="a refusal", interval=0.1)
+        # The binding finds no parameter: 422, naming the worker policy.
+        assert refused.status == 422 and NO_PARAMS in refused.body and "worker-switch" in refused.body, refused.body
+    finally:
+        helm(*install_args_for_restore(), "--wait", "--timeout", "3m")
+    assert "autonomy_enabled: true" in config_text()
+
+
+def install_args_for_restore() -> list[str]:
+    return [
+        "upgrade",
+        "leviathan",
+        str(CHART),
+        "-n",
+        NAMESPACE,
+        "--reset-then-reuse-values",
+        "--set",
+        "autonomy.enabled=true",
+    ]
+
+
+def test_halt_and_resume_workers(installed):
+    manifest = worker_job("long-run", NAMESPACE)
+    manifest["spec"].update({"completions": 1000, "parallelism": 1})
+    client.BatchV1Api(api()).create_namespaced_job(NAMESPACE, manifest)
+    make_env = dict(os.environ)
+    halted = subprocess.run(["make", "-C", str(REPO), "halt-workers"], capture_output=True, text=True, env=make_env)
+    assert halted.returncode == 0, halted.stderr
+
+    def suspended() -> str:
+        return kubectl("get", "job", "long-run", "-n", NAMESPACE, "-o", "jsonpath={.spec.suspend}").stdout
+
+    assert suspended() == "true"
+    eventually(
+        lambda: (
+            "Suspended"
+            in kubectl("get", "job", "long-run", "-n", NAMESPACE, "-o", "jsonpath={.status.conditions[*].type}").stdout
+        ),
+        timeout=30,
+        what="the Job controller to mark it Suspended",
+    )
+    set_switch(False)
+    refused = subprocess.run(["make", "-C", str(REPO), "resume-workers"], capture_output=True, text=True, env=make_env)
+    assert refused.returncode != 0
+    assert "Autonomy is not enabled in ConfigMap leviathan-autonomy-config" in refused.stderr
+    assert suspended() == "true"
+    set_switch(True)
+    eventually(
+        lambda: (
+            subprocess.run(["make", "-C", str(REPO), "resume-workers"], capture_output=True, env=make_env).returncode
+            == 0
+        ),
+        timeout=10,
+        what="make resume-workers to pass once enabled",
+        interval=0.2,
+    )
+    assert suspended() == "false"
+    kubectl("delete", "job", "long-run", "-n", NAMESPACE, "--wait=false")
+
+
+def test_a_failing_task_pauses_and_resumes_while_the_other_goes_on(installed, tmp_path):
+    config = tmp_path / "dev.yaml"
+    config.write_text(config_text())
+    slot = int(time.time() // 60) - 100
+
+    def failed_flaky() -> int:
+        out = kubectl("get", "jobs", "-n", NAMESPACE, "-l", "leviathan.io/task=flaky", "-o", "json").stdout
+        return sum(
+            any(c["type"] == "Failed" and c["status"] == "True" for c in (j.get("status") or {}).get("conditions", []))
+            for j in json.loads(out)["items"]
+        )
+
+    for tick in range(3):
+        assert run_scheduler(slot + tick, config).returncode == 0
+        eventually(lambda done=tick + 1: failed_flaky() == done, timeout=60, what=f"{tick + 1} failed flaky Jobs")
+    result = run_scheduler(slot + 3, config)
+    assert (
+        f"⏸ Task flaky paused after 3 consecutive failures (last: leviathan-worker-flaky-{slot + 2})" in result.stderr
+    )
+    assert f"✓ Submitted job leviathan-worker-steady-{slot + 3} (task steady)" in result.stderr
+    assert f"job.batch/leviathan-worker-flaky-{slot + 3}" not in worker_names()
+    resumed = subprocess.run(["make", "-C", str(REPO), "resume-task", "TASK=flaky"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    result = run_scheduler(slot + 4, config)
+    assert "⏸" not in result.stderr
+    assert f"✓ Submitted job leviathan-worker-flaky-{slot + 4} (task flaky)" in result.stderr
