@@ -207,3 +207,8 @@ limits:
   cpu: 200m
   memory: 128Mi
 {{- end -}}
+
+{{/* The release-restriction policy is cluster-scoped: the namespace keeps its name unique. */}}
+{{- define "leviathan.releasePolicyName" -}}
+{{- printf "%s-%s-release" (include "leviathan.fullname" .) .Release.Namespace -}}
+{{- end -}}
