@@ -212,3 +212,6 @@ limits:
 {{- define "leviathan.releasePolicyName" -}}
 {{- printf "%s-%s-release" (include "leviathan.fullname" .) .Release.Namespace -}}
 {{- end -}}
+
+{{/* Set by the API server (identity-stamp.yaml): who last turned autonomy on or off. */}}
+{{- define "leviathan.switchedByAnnotation" -}}autonomy.leviathan.io/switched-by{{- end -}}

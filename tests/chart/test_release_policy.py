@@ -73,3 +73,18 @@ def test_the_denial_names_who_may_release():
 def test_schema_refuses_a_malformed_identity(releasers):
     with pytest.raises(HelmError, match="releasers"):
         render_chart({"autonomy": {"releasers": releasers}})
+
+
+STAMP_API = ["--api-versions", "admissionregistration.k8s.io/v1beta1/MutatingAdmissionPolicy"]
+
+
+def test_identity_stamp_only_where_mutating_admission_policy_is_served():
+    assert [d for d in render_chart() if "MutatingAdmissionPolicy" in d["kind"]] == []
+    docs = render_chart(extra_args=STAMP_API)
+    policy = find(docs, "MutatingAdmissionPolicy")
+    assert find(docs, "MutatingAdmissionPolicyBinding")["spec"]["policyName"] == policy["metadata"]["name"]
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert rule["resourceNames"] == ["leviathan-autonomy-config"] and rule["operations"] == ["CREATE", "UPDATE"]
+    (mutation,) = policy["spec"]["mutations"]
+    assert "autonomy.leviathan.io/switched-by" in mutation["applyConfiguration"]["expression"]
+    assert "request.userInfo.username" in mutation["applyConfiguration"]["expression"]

@@ -24,6 +24,7 @@ from .conftest import CONTRACT, NAMESPACE, RELEASE, helm, kubectl, run
 CONFIGMAP = CONTRACT.names["configmap"]
 CRONJOB = CONTRACT.names["scheduler"]
 POLICY = f"{RELEASE}-{NAMESPACE}-release"
+STAMP = f"{RELEASE}-{NAMESPACE}-stamp"
 BOT = f"system:serviceaccount:{NAMESPACE}:release-bot"
 ALICE = ["--as=alice", "--as-group=oncall", "--as-group=deployers"]
 BOB = ["--as=bob", "--as-group=oncall", "--as-group=release-owners"]
@@ -81,6 +82,10 @@ rules:
     resources: [validatingadmissionpolicies, validatingadmissionpolicybindings]
     resourceNames: [{POLICY}]
     verbs: [get, update, patch]
+  - apiGroups: [admissionregistration.k8s.io]
+    resources: [mutatingadmissionpolicies, mutatingadmissionpolicybindings]
+    resourceNames: [{STAMP}]
+    verbs: [get, update, patch]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -122,6 +127,16 @@ def restricted(namespace: str):
 def switch() -> str:
     data = json.loads(kubectl("get", "configmap", CONFIGMAP, "-n", NAMESPACE, "-o", "json").stdout)["data"]
     return next(line for line in data["dev.yaml"].splitlines() if line.startswith(("autonomy_enabled:", "reason:")))
+
+
+def stamped() -> str | None:
+    """Who the API server says last flipped the switch (None where MutatingAdmissionPolicy is not served)."""
+    metadata = json.loads(kubectl("get", "configmap", CONFIGMAP, "-n", NAMESPACE, "-o", "json").stdout)["metadata"]
+    return (metadata.get("annotations") or {}).get("autonomy.leviathan.io/switched-by")
+
+
+def stamp_served() -> bool:
+    return "mutatingadmissionpolicies" in kubectl("api-resources", "-o", "name").stdout
 
 
 def config_text() -> str:
@@ -206,6 +221,7 @@ def test_policy_is_in_force(restricted):
 def test_on_call_pulls_the_brake_and_cannot_release_it(restricted):
     allowed, _ = edit("alice", ALICE, enabled=False, reason='"INC-7: bad deploys"')
     assert allowed and switch() == "autonomy_enabled: false"
+    assert stamped() == ("alice" if stamp_served() else None)
 
     allowed, error = edit("alice", ALICE, enabled=True, reason='"INC-7 fixed"')
     assert not allowed
@@ -233,6 +249,7 @@ def test_a_releaser_releases_with_a_reason_only(restricted):
 
     allowed, _ = edit("bob", BOB, enabled=True, reason='"INC-7 fixed, bob"')
     assert allowed and switch() == "autonomy_enabled: true"
+    assert stamped() == ("bob" if stamp_served() else None)
     assert 'reason: "INC-7 fixed, bob"' in config_text()
     allowed, _ = patch_suspend("bob", BOB, suspend=False)
     assert allowed and not suspended()
@@ -243,11 +260,23 @@ def test_a_releaser_releases_with_a_reason_only(restricted):
     assert patch_suspend("release-bot", BOT_AS, suspend=True)[0]
     assert patch_suspend("release-bot", BOT_AS, suspend=False)[0]
     assert switch() == "autonomy_enabled: true" and not suspended()
+    assert stamped() == (BOT if stamp_served() else None)
+
+
+def test_the_stamp_cannot_be_typed_by_hand(restricted):
+    if not stamp_served():
+        pytest.skip("this API server does not serve MutatingAdmissionPolicy: no stamp (docs/RUNBOOK.md)")
+    before = stamped()
+    kubectl("annotate", "configmap", CONFIGMAP, "-n", NAMESPACE, "autonomy.leviathan.io/switched-by=mallory",
+            "--overwrite", *ALICE)  # fmt: skip
+    assert stamped() == before
+    OUTCOMES.append(("alice", "kubectl annotate switched-by=mallory", f"admitted, stamp kept as {before}"))
 
 
 def test_helm_upgrades_meet_the_same_policy(restricted):
     allowed, _ = helm_switch("alice", ALICE, enabled=False, reason="INC-8: helm disable")
     assert allowed and switch() == "autonomy_enabled: false"
+    assert stamped() == ("alice" if stamp_served() else None)
 
     allowed, error = helm_switch("alice", ALICE, enabled=True, reason="INC-8 over")
     assert not allowed and "alice may not turn autonomy on" in error
@@ -257,6 +286,8 @@ def test_helm_upgrades_meet_the_same_policy(restricted):
     assert allowed, error
     assert switch() == "autonomy_enabled: true"
     assert 'reason: "INC-8 over, bob"' in config_text()
+    assert stamped() == ("bob" if stamp_served() else None)
 
-    # A routine upgrade by anyone keeps the state and is not held up.
+    # A routine upgrade by anyone keeps the state (and the stamp) and is not held up.
     assert helm_switch("alice", ALICE, enabled=True, reason="INC-8 over, bob")[0]
+    assert stamped() == ("bob" if stamp_served() else None)
