@@ -19,7 +19,7 @@ import pytest
 
 from support.paths import CHART, VALUES_DIR
 
-from .conftest import CONTRACT, NAMESPACE, RELEASE, helm, kubectl, run
+from .conftest import CONTRACT, NAMESPACE, RELEASE, eventually, helm, in_cluster, kubectl, run, token
 
 CONFIGMAP = CONTRACT.names["configmap"]
 CRONJOB = CONTRACT.names["scheduler"]
@@ -291,3 +291,43 @@ def test_helm_upgrades_meet_the_same_policy(restricted):
     # A routine upgrade by anyone keeps the state (and the stamp) and is not held up.
     assert helm_switch("alice", ALICE, enabled=True, reason="INC-8 over, bob")[0]
     assert stamped() == ("bob" if stamp_served() else None)
+
+
+def control_plane(path: str) -> str:
+    service = f"http://{CONTRACT.names['control_plane']}:{CONTRACT.names['service_port']}"
+    return in_cluster(f'curl -fsS -H "Authorization: Bearer $CONTROL_PLANE_TOKEN" {service}{path}',
+                      env={"CONTROL_PLANE_TOKEN": token()}).stdout  # fmt: skip
+
+
+def metric(name: str) -> float | None:
+    for line in control_plane("/metrics").splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def test_a_past_review_by_raises_the_metric_and_never_re_enables(restricted):
+    """Issue 14, item 3: on call disables with a review time that is already past."""
+    helm(
+        "upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--reset-then-reuse-values", "--force-conflicts",
+        "--set", "autonomy.enabled=false", "--set-literal", "autonomy.reason=INC-10: until reviewed",
+        "--set", "autonomy.reviewBy=2020-01-01T00:00:00Z", "--kube-as-user=alice", "--kube-as-group=oncall",
+        "--kube-as-group=deployers",
+    )  # fmt: skip
+    assert 'review_by: "2020-01-01T00:00:00Z"' in config_text()
+
+    def overdue() -> dict | None:
+        detail = json.loads(control_plane("/v1/autonomy"))
+        return detail if detail["review_overdue"] else None
+
+    detail = eventually(overdue, timeout=60, what="GET /v1/autonomy to say review_overdue")
+    assert detail["autonomy_enabled"] is False and detail["review_by"] == "2020-01-01T00:00:00Z"
+    assert detail["reason"] == "INC-10: until reviewed" and detail["disabled_since"]
+    assert metric("leviathan_autonomy_review_overdue") == 1
+    assert switch() == "autonomy_enabled: false"
+    OUTCOMES.append(("alice", "helm disable with review_by in the past", "allowed; review_overdue 1, switch off"))
+
+    # Overdue or not, re-enabling still needs a releaser.
+    allowed, error = edit("alice", ALICE, enabled=True, reason='"review done"')
+    assert not allowed and "alice may not turn autonomy on" in error
+    assert switch() == "autonomy_enabled: false" and metric("leviathan_autonomy_review_overdue") == 1
