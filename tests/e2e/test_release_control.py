@@ -17,7 +17,7 @@ import os
 
 import pytest
 
-from support.paths import CHART, VALUES_DIR
+from support.paths import CHART, REPO, VALUES_DIR
 
 from .conftest import CONTRACT, NAMESPACE, RELEASE, eventually, helm, in_cluster, kubectl, run, token
 
@@ -331,3 +331,15 @@ def test_a_past_review_by_raises_the_metric_and_never_re_enables(restricted):
     allowed, error = edit("alice", ALICE, enabled=True, reason='"review done"')
     assert not allowed and "alice may not turn autonomy on" in error
     assert switch() == "autonomy_enabled: false" and metric("leviathan_autonomy_review_overdue") == 1
+
+
+def test_make_status_shows_state_reason_who_and_since_when(restricted):
+    """Issue 14, item 2: after the steps above, alice's helm disable is the last flip."""
+    # A port of our own: other engineers' clusters may forward 18000 on this machine.
+    lines = run("make", "-s", "-C", str(REPO), "status", "LOCAL_PORT=18462").stdout.strip().splitlines()
+    switched_by, detail, status = lines[-3:]
+    assert switched_by == ("switched by: alice" if stamp_served() else "switched by: ")
+    answer = json.loads(detail)
+    assert answer["autonomy_enabled"] is False and answer["reason"] == "INC-10: until reviewed"
+    assert answer["state_changed_at"].endswith("Z") and answer["disabled_since"] == answer["state_changed_at"]
+    assert json.loads(status) == {"autonomy_enabled": False, "source": "configmap:/etc/leviathan/autonomy/dev.yaml"}
