@@ -183,9 +183,11 @@ deploy: cluster ## Install or upgrade this checkout's chart (LEVIATHAN_CHART) wi
 	helm upgrade --install $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --create-namespace -f "$$LEVIATHAN_CHART/../values/$(ENV).yaml"
 
 .PHONY: status
-status: cluster token-secret ## Query /v1/autonomy/status through a port-forward, with the token from the Secret
+status: cluster token-secret ## Who last flipped the switch, GET /v1/autonomy (state, reason, since when, review) and /v1/autonomy/status, through a port-forward
 	export CONTROL_PLANE_TOKEN=$$(kubectl get secret $(TOKEN_SECRET) -n $(NAMESPACE) -o jsonpath='{.data.$(TOKEN_KEY_JSONPATH)}' | base64 -d)
+	kubectl get configmap $(CONFIGMAP) -n $(NAMESPACE) -o jsonpath='{"switched by: "}{.metadata.annotations.autonomy\.leviathan\.io/switched-by}{"\n"}'
 	kubectl port-forward -n $(NAMESPACE) svc/$(SERVICE) $(LOCAL_PORT):$(SERVICE_PORT) >/dev/null & trap "kill $$! 2>/dev/null" EXIT
+	curl -fsS -w '\n' --retry 10 --retry-connrefused --retry-delay 1 -H "Authorization: Bearer $$CONTROL_PLANE_TOKEN" http://127.0.0.1:$(LOCAL_PORT)/v1/autonomy
 	curl -fsS -w '\n' --retry 10 --retry-connrefused --retry-delay 1 -H "Authorization: Bearer $$CONTROL_PLANE_TOKEN" http://127.0.0.1:$(LOCAL_PORT)/v1/autonomy/status
 
 .PHONY: disable

@@ -7,6 +7,10 @@ autonomy_enabled: {{ include "leviathan.autonomy.enabled" . }}
 # Leviathan autonomy config: the scheduler reads it at the start of every tick,
 # the control plane follows every change to it without a restart.
 reason: {{ include "leviathan.autonomy.reason" . | toJson }}
+{{- with include "leviathan.autonomy.reviewBy" . }}
+# When someone must look at this disable again; past it the switch stays off and the review is overdue.
+review_by: {{ . | toJson }}
+{{- end }}
 scheduler:
   maxConcurrentWorkers: {{ .Values.scheduler.maxConcurrentWorkers }}
   maxJobsPerTick: {{ .Values.scheduler.maxJobsPerTick }}

@@ -212,3 +212,11 @@ limits:
 {{- define "leviathan.admissionPolicyName" -}}
 {{- printf "%s-worker-switch.%s" (include "leviathan.fullname" .) .Release.Namespace | trunc 253 | trimSuffix "-" -}}
 {{- end -}}
+
+{{/* The release-restriction policy is cluster-scoped: the namespace keeps its name unique. */}}
+{{- define "leviathan.releasePolicyName" -}}
+{{- printf "%s-%s-release" (include "leviathan.fullname" .) .Release.Namespace -}}
+{{- end -}}
+
+{{/* Set by the API server (identity-stamp.yaml): who last turned autonomy on or off. */}}
+{{- define "leviathan.switchedByAnnotation" -}}autonomy.leviathan.io/switched-by{{- end -}}

@@ -127,6 +127,16 @@ key: the values it was installed with were not passed.
 {{- end -}}
 {{- end -}}
 
+{{/* The review_by this render writes: the value, else the live one while the switch keeps its state. */}}
+{{- define "leviathan.autonomy.reviewBy" -}}
+{{- if kindIs "string" .Values.autonomy.reviewBy -}}
+{{- .Values.autonomy.reviewBy -}}
+{{- else if eq (include "leviathan.live.autonomy" .) (include "leviathan.autonomy.enabled" .) -}}
+{{- $reviewBy := get (include "leviathan.live.configBody" . | fromYaml) "review_by" -}}
+{{- if kindIs "string" $reviewBy }}{{ $reviewBy }}{{ end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The CronJob's suspend this render writes: "true" or "false". */}}
 {{- define "leviathan.scheduler.suspend" -}}
 {{- $value := .Values.scheduler.suspend -}}

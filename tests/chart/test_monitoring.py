@@ -16,6 +16,7 @@ APIS = [
     "--api-versions",
     "monitoring.coreos.com/v1/PrometheusRule",
 ]
+SCOPE = 'namespace="leviathan", service="leviathan-control-plane"'
 BOTH = {"metrics": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}}}
 
 
@@ -68,7 +69,13 @@ def test_alerts_use_only_metrics_the_control_plane_exports():
     rule = find(render_chart(BOTH, extra_args=APIS), "PrometheusRule")
     exported = {metric.name for metric in ControlPlaneMetrics("/etc/leviathan/autonomy/dev.yaml").registry.collect()}
     alerts = {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
-    assert set(alerts) == {"LeviathanAutonomyDisabledTooLong", "LeviathanAutonomyConfigUnavailable"}
+    assert set(alerts) == {
+        "LeviathanAutonomyDisabledTooLong",
+        "LeviathanAutonomyConfigUnavailable",
+        "LeviathanAutonomyReviewOverdue",
+        "LeviathanAutonomyPausedWithoutReview",
+        "LeviathanAutonomyReviewByInvalid",
+    }
     for alert in alerts.values():
         used = set(re.findall(r"\b(leviathan_[a-z_]+)\{", alert["expr"]))
         assert used and used <= exported, alert["expr"]
@@ -84,3 +91,16 @@ def test_the_runbook_thresholds():
     assert disabled.endswith("> 7200")
     unavailable = alerts["LeviathanAutonomyConfigUnavailable"]["expr"]
     assert 'source!~"configmap:.*"} == 1' in unavailable
+
+
+def test_review_alerts_issue_14():
+    values = {"metrics": {"prometheusRule": {"enabled": True}}, "alerts": {"staleAfter": 43200}}
+    rule = find(render_chart(values, extra_args=APIS), "PrometheusRule")
+    alerts = {r["alert"]: r["expr"] for group in rule["spec"]["groups"] for r in group["rules"]}
+    assert alerts["LeviathanAutonomyReviewOverdue"].endswith("leviathan_autonomy_review_overdue{" + SCOPE + "} == 1")
+    stale = alerts["LeviathanAutonomyPausedWithoutReview"]
+    assert "leviathan_autonomy_review_by_timestamp_seconds{" + SCOPE + "} == 0" in stale
+    assert stale.endswith("time() - leviathan_autonomy_disabled_since_timestamp_seconds{" + SCOPE + "} > 43200")
+    assert alerts["LeviathanAutonomyReviewByInvalid"].endswith(
+        "leviathan_autonomy_review_by_invalid{" + SCOPE + "} == 1"
+    )

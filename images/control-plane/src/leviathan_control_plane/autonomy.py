@@ -20,6 +20,7 @@ from starlette.responses import Response
 from leviathan_config import AutonomyConfig, ConfigState, printable, read_autonomy_config
 from leviathan_control_plane.followed_file import FollowedFile
 from leviathan_control_plane.metrics import ControlPlaneMetrics
+from leviathan_control_plane.review import Review, review_from
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Reported:
     status_response: Response = field(compare=False, repr=False)
     # When the file read last changed (its mtime), for GET /v1/autonomy.
     changed_at: float | None = field(compare=False, default=None)
+    review: Review = field(compare=False, default=Review())
 
     @property
     def source(self) -> str:
@@ -64,6 +66,7 @@ class AutonomyView:
         self._default_enabled = default_enabled
         self._metrics = metrics
         self.state_changed_at: float | None = None
+        metrics.watch_review(self.review_overdue)
         self.followed: FollowedFile[Reported] = FollowedFile(
             config_path, self._load, self._on_change, _transient_problem, on_problem
         )
@@ -71,10 +74,15 @@ class AutonomyView:
     def current(self) -> Reported:
         return self.followed.get()
 
+    def review_overdue(self) -> bool:
+        reported = self.current()
+        return reported.review.overdue(reported.enabled, time.time())
+
     def detail(self) -> dict[str, object]:
         """The body of GET /v1/autonomy: the status plus why and when."""
         reported = self.current()
         config = reported.config
+        review = reported.review
         return {
             "autonomy_enabled": reported.enabled,
             "source": reported.source,
@@ -84,6 +92,10 @@ class AutonomyView:
             "config_sha256": config.sha256 or None,
             "state_changed_at": _utc(self.state_changed_at),
             "problem": config.problem or None,
+            "disabled_since": None if reported.enabled else _utc(self.state_changed_at),
+            "review_by": _utc(review.timestamp),
+            "review_overdue": review.overdue(reported.enabled, time.time()),
+            "review_problem": review.problem or None,
         }
 
     def _load(self, path: str, current: Reported | None) -> Reported:
@@ -97,7 +109,7 @@ class AutonomyView:
             changed_at = os.stat(path).st_mtime if config.raw else None
         except OSError:
             changed_at = None
-        return Reported(config, enabled, response, changed_at)
+        return Reported(config, enabled, response, changed_at, review_from(config.document))
 
     def _on_change(self, previous: Reported | None, current: Reported) -> None:
         config = current.config
@@ -133,4 +145,8 @@ class AutonomyView:
             )
         else:
             log.debug("config content changed (sha256 %s), state unchanged", config.sha256[:12])
+        review = current.review
+        if review.problem and (previous is None or previous.review.problem != review.problem):
+            log.warning("%s: no review time is known; the switch is unaffected", printable(review.problem))
         self._metrics.record_config(config, current.enabled, state_changed)
+        self._metrics.record_review(review, current.enabled)

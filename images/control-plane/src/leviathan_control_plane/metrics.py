@@ -8,15 +8,22 @@ Alert examples (docs/RUNBOOK.md):
     leviathan_autonomy_config_source{source!~"configmap:.*"} == 1
   config or token unreadable for a passing reason (last good content still served):
     leviathan_file_read_failing == 1
+  a disable's review_by has passed (the switch stays off):
+    leviathan_autonomy_review_overdue == 1
+  off for a day with no review time:
+    leviathan_autonomy_enabled == 0 and leviathan_autonomy_review_by_timestamp_seconds == 0
+      and time() - leviathan_autonomy_disabled_since_timestamp_seconds > 86400
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from leviathan_config import SOURCE_ERROR, SOURCE_NOT_MOUNTED, AutonomyConfig
+from leviathan_control_plane.review import Review
 
 
 class ControlPlaneMetrics:
@@ -66,12 +73,33 @@ class ControlPlaneMetrics:
             ["code"],
             registry=self.registry,
         )
+        self.disabled_since = Gauge(
+            "leviathan_autonomy_disabled_since_timestamp_seconds",
+            "When autonomy was last seen turning off; 0 while it is on.",
+            registry=self.registry,
+        )
+        self.review_by = Gauge(
+            "leviathan_autonomy_review_by_timestamp_seconds",
+            "The config's review_by; 0 when it has none (or none that reads as a time).",
+            registry=self.registry,
+        )
+        self.review_overdue = Gauge(
+            "leviathan_autonomy_review_overdue",
+            "1 while autonomy is off and its review_by has passed (the switch stays off).",
+            registry=self.registry,
+        )
+        self.review_invalid = Gauge(
+            "leviathan_autonomy_review_by_invalid",
+            "1 while the config's review_by cannot be read as a date and time with a zone.",
+            registry=self.registry,
+        )
         self._by_code: dict[int, Counter] = {}
         self._sources = (f"configmap:{config_path}", SOURCE_NOT_MOUNTED, SOURCE_ERROR)
         for source in self._sources:
             self.source.labels(source=source).set(0)
         for file in ("config", "token"):
             self.read_failing.labels(file=file).set(0)
+        self.enabled_before: bool | None = None
 
     def record_config(self, config: AutonomyConfig, enabled: bool, state_changed: bool) -> None:
         self.enabled.set(1 if enabled else 0)
@@ -83,6 +111,19 @@ class ControlPlaneMetrics:
             self.errors.inc()
         else:
             self.reloads.inc()
+
+    def watch_review(self, overdue: Callable[[], bool]) -> None:
+        # Time passes without a config change: computed on every scrape.
+        self.review_overdue.set_function(lambda: 1.0 if overdue() else 0.0)
+
+    def record_review(self, review: Review, enabled: bool) -> None:
+        if enabled:
+            self.disabled_since.set(0)
+        elif self.enabled_before is not False:
+            self.disabled_since.set(time.time())
+        self.enabled_before = enabled
+        self.review_by.set(review.timestamp or 0)
+        self.review_invalid.set(1 if review.problem else 0)
 
     def record_read_problem(self, file: str, failing: bool) -> None:
         self.read_failing.labels(file=file).set(1 if failing else 0)

@@ -1,0 +1,90 @@
+"""autonomy.releasers: the ValidatingAdmissionPolicy that restricts releasing (issue 14).
+
+What the policy admits and refuses is proven on a real API server
+(tests/e2e/test_release_control.py); here: when it is rendered, what it names, and the schema.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from support.helm import HelmError, find, render_chart
+
+from .test_notes import notes
+
+POLICY = "templates/release-policy.yaml"
+RELEASERS = {
+    "autonomy": {"releasers": {"users": ["carol"], "groups": ["release-owners"], "serviceAccounts": ["ops/deployer"]}}
+}
+
+
+def test_no_releasers_renders_no_policy_and_notes_say_the_restriction_is_off():
+    assert [d for d in render_chart() if "AdmissionPolicy" in d["kind"]] == []
+    assert "The release restriction is OFF" in notes()
+
+
+def test_releasers_render_a_policy_bound_to_this_release_only():
+    docs = render_chart(RELEASERS)
+    policy = find(docs, "ValidatingAdmissionPolicy")
+    binding = find(docs, "ValidatingAdmissionPolicyBinding")
+    assert policy["metadata"]["name"] == binding["spec"]["policyName"] == "leviathan-leviathan-release"
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    assert binding["spec"]["matchResources"]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "leviathan"}
+    }
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    rules = policy["spec"]["matchConstraints"]["resourceRules"]
+    # UPDATE only: creating (install), deleting and every change to other objects pass untouched.
+    assert [(r["resources"], r["resourceNames"], r["operations"]) for r in rules] == [
+        (["configmaps"], ["leviathan-autonomy-config"], ["UPDATE"]),
+        (["cronjobs"], ["leviathan-dev-scheduler"], ["UPDATE"]),
+    ]
+    releaser = next(v["expression"] for v in policy["spec"]["variables"] if v["name"] == "releaser")
+    assert json.dumps(["carol", "system:serviceaccount:ops:deployer"], separators=(",", ":")) in releaser
+    assert '["release-owners"]' in releaser
+    assert "Turning autonomy on and unsuspending the scheduler are restricted" in notes(
+        "--set", "autonomy.releasers.users={carol}"
+    )
+
+
+def test_the_denial_names_who_may_release():
+    policy = find(render_chart(RELEASERS), "ValidatingAdmissionPolicy")
+    messages = [v.get("messageExpression", "") for v in policy["spec"]["validations"]]
+    assert all(
+        "users carol; groups release-owners; ServiceAccounts ops/deployer" in m for m in messages if "may not" in m
+    )
+    assert sum("may not" in m for m in messages) == 2
+
+
+@pytest.mark.parametrize(
+    "releasers",
+    [
+        {"users": ["alice bob"]},  # two names in one entry
+        {"groups": [""]},
+        {"serviceAccounts": ["deployer"]},  # no namespace
+        {"serviceAccounts": ["Ops/Deployer"]},
+        {"user": ["alice"]},  # a typo in the key
+        {"users": "alice"},  # not a list
+    ],
+    ids=["space", "empty", "sa-without-namespace", "sa-uppercase", "key-typo", "not-a-list"],
+)
+def test_schema_refuses_a_malformed_identity(releasers):
+    with pytest.raises(HelmError, match="releasers"):
+        render_chart({"autonomy": {"releasers": releasers}})
+
+
+STAMP_API = ["--api-versions", "admissionregistration.k8s.io/v1beta1/MutatingAdmissionPolicy"]
+
+
+def test_identity_stamp_only_where_mutating_admission_policy_is_served():
+    assert [d for d in render_chart() if "MutatingAdmissionPolicy" in d["kind"]] == []
+    docs = render_chart(extra_args=STAMP_API)
+    policy = find(docs, "MutatingAdmissionPolicy")
+    assert find(docs, "MutatingAdmissionPolicyBinding")["spec"]["policyName"] == policy["metadata"]["name"]
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert rule["resourceNames"] == ["leviathan-autonomy-config"] and rule["operations"] == ["CREATE", "UPDATE"]
+    (mutation,) = policy["spec"]["mutations"]
+    assert "autonomy.leviathan.io/switched-by" in mutation["applyConfiguration"]["expression"]
+    assert "request.userInfo.username" in mutation["applyConfiguration"]["expression"]

@@ -1,0 +1,345 @@
+"""Issue 14 on a real API server: anyone on call may pull the brake, only a releaser may release it.
+
+The ValidatingAdmissionPolicy of chart/templates/release-policy.yaml is evaluated by the API
+server itself, so every path is covered: `kubectl edit` (run for real, with a sed as the
+editor), `kubectl patch` and `helm upgrade`, each as an impersonated user the admin names:
+
+  alice   groups oncall, deployers   may update the switch and the CronJob, may run helm; no releaser
+  bob     groups oncall, release-owners                                 a releaser by group
+  system:serviceaccount:leviathan:release-bot                           a releaser by ServiceAccount
+  admin   system:masters (no impersonation)                              not listed: no releaser either
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from support.paths import CHART, REPO, VALUES_DIR
+
+from .conftest import CONTRACT, NAMESPACE, RELEASE, eventually, helm, in_cluster, kubectl, run, token
+
+CONFIGMAP = CONTRACT.names["configmap"]
+CRONJOB = CONTRACT.names["scheduler"]
+POLICY = f"{RELEASE}-{NAMESPACE}-release"
+STAMP = f"{RELEASE}-{NAMESPACE}-stamp"
+BOT = f"system:serviceaccount:{NAMESPACE}:release-bot"
+ALICE = ["--as=alice", "--as-group=oncall", "--as-group=deployers"]
+BOB = ["--as=bob", "--as-group=oncall", "--as-group=release-owners"]
+BOT_AS = [f"--as={BOT}"]
+ADMIN: list[str] = []
+RELEASERS = [
+    "--set",
+    "autonomy.releasers.groups={release-owners}",
+    "--set",
+    f"autonomy.releasers.serviceAccounts={{{NAMESPACE}/release-bot}}",
+]
+# (identity, action, outcome) as measured, printed at the end of the module.
+OUTCOMES: list[tuple[str, str, str]] = []
+
+# On call may read and update the switch and the CronJob, nothing more; deployers may run helm.
+SETUP = f"""
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: release-bot, namespace: {NAMESPACE}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: e2e-oncall, namespace: {NAMESPACE}}}
+rules:
+  - apiGroups: [""]
+    resources: [configmaps]
+    resourceNames: [{CONFIGMAP}]
+    verbs: [get, update, patch]
+  - apiGroups: [batch]
+    resources: [cronjobs]
+    resourceNames: [{CRONJOB}]
+    verbs: [get, update, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: e2e-oncall, namespace: {NAMESPACE}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: e2e-oncall}}
+subjects:
+  - {{kind: Group, name: oncall, apiGroup: rbac.authorization.k8s.io}}
+  - {{kind: ServiceAccount, name: release-bot, namespace: {NAMESPACE}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: e2e-deployers, namespace: {NAMESPACE}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}}
+subjects:
+  - {{kind: Group, name: deployers, apiGroup: rbac.authorization.k8s.io}}
+  - {{kind: Group, name: release-owners, apiGroup: rbac.authorization.k8s.io}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: e2e-leviathan-policy}}
+rules:
+  - apiGroups: [admissionregistration.k8s.io]
+    resources: [validatingadmissionpolicies, validatingadmissionpolicybindings]
+    resourceNames: [{POLICY}]
+    verbs: [get, update, patch]
+  - apiGroups: [admissionregistration.k8s.io]
+    resources: [mutatingadmissionpolicies, mutatingadmissionpolicybindings]
+    resourceNames: [{STAMP}]
+    verbs: [get, update, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: e2e-leviathan-policy}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: e2e-leviathan-policy}}
+subjects:
+  - {{kind: Group, name: deployers, apiGroup: rbac.authorization.k8s.io}}
+  - {{kind: Group, name: release-owners, apiGroup: rbac.authorization.k8s.io}}
+"""
+
+
+def apply(text: str) -> None:
+    path = CHART.parent / ".run" / "release-control-setup.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    kubectl("apply", "-f", str(path))
+
+
+@pytest.fixture(scope="module")
+def restricted(namespace: str):
+    """The chart installed with releasers (group release-owners, ServiceAccount release-bot)."""
+    helm(
+        "upgrade", "--install", RELEASE, str(CHART), "-n", NAMESPACE, "-f", str(VALUES_DIR / "dev.yaml"),
+        *RELEASERS, "--wait", "--timeout", "3m",
+    )  # fmt: skip
+    apply(SETUP)
+    yield
+    helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
+    for kind in ("clusterrolebinding", "clusterrole"):
+        kubectl("delete", kind, "e2e-leviathan-policy", "--ignore-not-found")
+    for kind, name in (("rolebinding", "e2e-oncall"), ("rolebinding", "e2e-deployers"), ("role", "e2e-oncall")):
+        kubectl("delete", kind, name, "-n", NAMESPACE, "--ignore-not-found")
+    kubectl("delete", "serviceaccount", "release-bot", "-n", NAMESPACE, "--ignore-not-found")
+    print("\nidentity x action -> outcome (real API server)")
+    for who, action, outcome in OUTCOMES:
+        print(f"  {who:12} {action:55} -> {outcome}")
+
+
+def switch() -> str:
+    data = json.loads(kubectl("get", "configmap", CONFIGMAP, "-n", NAMESPACE, "-o", "json").stdout)["data"]
+    return next(line for line in data["dev.yaml"].splitlines() if line.startswith(("autonomy_enabled:", "reason:")))
+
+
+def stamped() -> str | None:
+    """Who the API server says last flipped the switch (None where MutatingAdmissionPolicy is not served)."""
+    metadata = json.loads(kubectl("get", "configmap", CONFIGMAP, "-n", NAMESPACE, "-o", "json").stdout)["metadata"]
+    return (metadata.get("annotations") or {}).get("autonomy.leviathan.io/switched-by")
+
+
+def stamp_served() -> bool:
+    return "mutatingadmissionpolicies" in kubectl("api-resources", "-o", "name").stdout
+
+
+def config_text() -> str:
+    return json.loads(kubectl("get", "configmap", CONFIGMAP, "-n", NAMESPACE, "-o", "json").stdout)["data"]["dev.yaml"]
+
+
+def suspended() -> bool:
+    jsonpath = "jsonpath={.spec.suspend}"
+    return kubectl("get", "cronjob", CRONJOB, "-n", NAMESPACE, "-o", jsonpath).stdout == "true"
+
+
+def edit(who: str, identity: list[str], enabled: bool, reason: str) -> tuple[bool, str]:
+    """`kubectl edit` of the switch and reason lines, with sed as the editor."""
+    switch_line = f"s/^    autonomy_enabled: .*/    autonomy_enabled: {str(enabled).lower()}/"
+    script = f"{switch_line}; s/^    reason: .*/    reason: {reason}/"
+    env = {**os.environ, "KUBE_EDITOR": f"sed -i -e '{script}'"}
+    result = run("kubectl", "edit", "configmap", CONFIGMAP, "-n", NAMESPACE, *identity, check=False, env=env)
+    action = f"kubectl edit: autonomy_enabled {str(enabled).lower()}, reason {reason}"
+    return record(who, action, result.returncode == 0, result.stderr)
+
+
+def replace(who: str, identity: list[str], enabled: bool, reason: str) -> tuple[bool, str]:
+    """`kubectl replace` (an update, like edit; edit hides an Invalid answer in its reopened editor)."""
+    config = json.loads(kubectl("get", "configmap", CONFIGMAP, "-n", NAMESPACE, "-o", "json").stdout)
+    lines = config["data"]["dev.yaml"].splitlines()
+    lines = [
+        f"autonomy_enabled: {str(enabled).lower()}" if line.startswith("autonomy_enabled:") else line for line in lines
+    ]
+    lines = [f"reason: {reason}" if line.startswith("reason:") else line for line in lines]
+    config["data"]["dev.yaml"] = "\n".join(lines) + "\n"
+    path = CHART.parent / ".run" / "release-control-config.json"
+    path.write_text(json.dumps(config))
+    result = kubectl("replace", "-f", str(path), *identity, check=False)
+    action = f"kubectl replace: autonomy_enabled {str(enabled).lower()}, reason {reason}"
+    return record(who, action, result.returncode == 0, result.stderr)
+
+
+def patch_suspend(who: str, identity: list[str], suspend: bool) -> tuple[bool, str]:
+    body = json.dumps({"spec": {"suspend": suspend}})
+    result = kubectl("patch", "cronjob", CRONJOB, "-n", NAMESPACE, "-p", body, *identity, check=False)
+    return record(who, f"kubectl patch cronjob suspend={str(suspend).lower()}", result.returncode == 0, result.stderr)
+
+
+def helm_switch(who: str, identity: list[str], enabled: bool, reason: str) -> tuple[bool, str]:
+    user = [f"--kube-as-user={identity[0].removeprefix('--as=')}"] if identity else []
+    groups = [f"--kube-as-group={g.removeprefix('--as-group=')}" for g in identity[1:]]
+    flags = ["--set", f"autonomy.enabled={str(enabled).lower()}", "--set-literal", f"autonomy.reason={reason}"]
+    if enabled:
+        version = kubectl("get", "configmap", CONFIGMAP, "-n", NAMESPACE, "-o", "jsonpath={.metadata.resourceVersion}")
+        flags += ["--set", f"autonomy.confirmEnable={version.stdout}"]
+    # The kubectl edits above own the config text: Helm 4's server-side apply needs --force-conflicts
+    # (safe: the render carries the live switch; helm-facts).
+    result = helm(
+        "upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--reset-then-reuse-values", "--force-conflicts",
+        *flags, *user, *groups, check=False,
+    )  # fmt: skip
+    action = f"helm upgrade autonomy.enabled={str(enabled).lower()}"
+    return record(who, action, result.returncode == 0, result.stderr + result.stdout)
+
+
+def record(who: str, action: str, allowed: bool, output: str) -> tuple[bool, str]:
+    outcome = (
+        "allowed"
+        if allowed
+        else "DENIED: "
+        + next(
+            (line.strip() for line in output.splitlines() if "denied" in line or "may not" in line or "needs" in line),
+            output.strip()[:200],
+        )
+    )
+    OUTCOMES.append((who, action, outcome))
+    return allowed, output
+
+
+def test_policy_is_in_force(restricted):
+    policy = json.loads(kubectl("get", "validatingadmissionpolicy", POLICY, "-o", "json").stdout)
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    assert policy.get("status", {}).get("typeChecking", {}).get("expressionWarnings") in (None, [])
+    kubectl("get", "validatingadmissionpolicybinding", POLICY)
+
+
+def test_on_call_pulls_the_brake_and_cannot_release_it(restricted):
+    allowed, _ = edit("alice", ALICE, enabled=False, reason='"INC-7: bad deploys"')
+    assert allowed and switch() == "autonomy_enabled: false"
+    assert stamped() == ("alice" if stamp_served() else None)
+
+    allowed, error = edit("alice", ALICE, enabled=True, reason='"INC-7 fixed"')
+    assert not allowed
+    assert "alice may not turn autonomy on in ConfigMap leviathan-autonomy-config" in error
+    assert "groups release-owners; ServiceAccounts leviathan/release-bot" in error
+    assert switch() == "autonomy_enabled: false"
+
+    allowed, _ = patch_suspend("alice", ALICE, suspend=True)
+    assert allowed and suspended()
+    allowed, error = patch_suspend("alice", ALICE, suspend=False)
+    assert not allowed and "alice may not unsuspend the scheduler CronJob leviathan-dev-scheduler" in error
+    assert suspended()
+
+    allowed, error = edit("admin", ADMIN, enabled=True, reason='"admin says so"')
+    assert not allowed and "may not turn autonomy on" in error, "system:masters is no releaser unless listed"
+
+
+def test_a_releaser_releases_with_a_reason_only(restricted):
+    assert switch() == "autonomy_enabled: false" and suspended()
+    allowed, error = replace("bob", BOB, enabled=True, reason='""')
+    assert not allowed and "turning autonomy on needs a reason" in error
+    allowed, error = replace("bob", BOB, enabled=True, reason="null")
+    assert not allowed and "needs a reason" in error
+    assert switch() == "autonomy_enabled: false"
+
+    allowed, _ = edit("bob", BOB, enabled=True, reason='"INC-7 fixed, bob"')
+    assert allowed and switch() == "autonomy_enabled: true"
+    assert stamped() == ("bob" if stamp_served() else None)
+    assert 'reason: "INC-7 fixed, bob"' in config_text()
+    allowed, _ = patch_suspend("bob", BOB, suspend=False)
+    assert allowed and not suspended()
+
+    # The ServiceAccount releaser, the same way round.
+    assert edit("release-bot", BOT_AS, enabled=False, reason='"bot drill"')[0]
+    assert edit("release-bot", BOT_AS, enabled=True, reason='"bot drill over"')[0]
+    assert patch_suspend("release-bot", BOT_AS, suspend=True)[0]
+    assert patch_suspend("release-bot", BOT_AS, suspend=False)[0]
+    assert switch() == "autonomy_enabled: true" and not suspended()
+    assert stamped() == (BOT if stamp_served() else None)
+
+
+def test_the_stamp_cannot_be_typed_by_hand(restricted):
+    if not stamp_served():
+        pytest.skip("this API server does not serve MutatingAdmissionPolicy: no stamp (docs/RUNBOOK.md)")
+    before = stamped()
+    kubectl("annotate", "configmap", CONFIGMAP, "-n", NAMESPACE, "autonomy.leviathan.io/switched-by=mallory",
+            "--overwrite", *ALICE)  # fmt: skip
+    assert stamped() == before
+    OUTCOMES.append(("alice", "kubectl annotate switched-by=mallory", f"admitted, stamp kept as {before}"))
+
+
+def test_helm_upgrades_meet_the_same_policy(restricted):
+    allowed, _ = helm_switch("alice", ALICE, enabled=False, reason="INC-8: helm disable")
+    assert allowed and switch() == "autonomy_enabled: false"
+    assert stamped() == ("alice" if stamp_served() else None)
+
+    allowed, error = helm_switch("alice", ALICE, enabled=True, reason="INC-8 over")
+    assert not allowed and "alice may not turn autonomy on" in error
+    assert switch() == "autonomy_enabled: false"
+
+    allowed, error = helm_switch("bob", BOB, enabled=True, reason="INC-8 over, bob")
+    assert allowed, error
+    assert switch() == "autonomy_enabled: true"
+    assert 'reason: "INC-8 over, bob"' in config_text()
+    assert stamped() == ("bob" if stamp_served() else None)
+
+    # A routine upgrade by anyone keeps the state (and the stamp) and is not held up.
+    assert helm_switch("alice", ALICE, enabled=True, reason="INC-8 over, bob")[0]
+    assert stamped() == ("bob" if stamp_served() else None)
+
+
+def control_plane(path: str) -> str:
+    service = f"http://{CONTRACT.names['control_plane']}:{CONTRACT.names['service_port']}"
+    return in_cluster(f'curl -fsS -H "Authorization: Bearer $CONTROL_PLANE_TOKEN" {service}{path}',
+                      env={"CONTROL_PLANE_TOKEN": token()}).stdout  # fmt: skip
+
+
+def metric(name: str) -> float | None:
+    for line in control_plane("/metrics").splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def test_a_past_review_by_raises_the_metric_and_never_re_enables(restricted):
+    """Issue 14, item 3: on call disables with a review time that is already past."""
+    helm(
+        "upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--reset-then-reuse-values", "--force-conflicts",
+        "--set", "autonomy.enabled=false", "--set-literal", "autonomy.reason=INC-10: until reviewed",
+        "--set", "autonomy.reviewBy=2020-01-01T00:00:00Z", "--kube-as-user=alice", "--kube-as-group=oncall",
+        "--kube-as-group=deployers",
+    )  # fmt: skip
+    assert 'review_by: "2020-01-01T00:00:00Z"' in config_text()
+
+    def overdue() -> dict | None:
+        detail = json.loads(control_plane("/v1/autonomy"))
+        return detail if detail["review_overdue"] else None
+
+    detail = eventually(overdue, timeout=60, what="GET /v1/autonomy to say review_overdue")
+    assert detail["autonomy_enabled"] is False and detail["review_by"] == "2020-01-01T00:00:00Z"
+    assert detail["reason"] == "INC-10: until reviewed" and detail["disabled_since"]
+    assert metric("leviathan_autonomy_review_overdue") == 1
+    assert switch() == "autonomy_enabled: false"
+    OUTCOMES.append(("alice", "helm disable with review_by in the past", "allowed; review_overdue 1, switch off"))
+
+    # Overdue or not, re-enabling still needs a releaser.
+    allowed, error = edit("alice", ALICE, enabled=True, reason='"review done"')
+    assert not allowed and "alice may not turn autonomy on" in error
+    assert switch() == "autonomy_enabled: false" and metric("leviathan_autonomy_review_overdue") == 1
+
+
+def test_make_status_shows_state_reason_who_and_since_when(restricted):
+    """Issue 14, item 2: after the steps above, alice's helm disable is the last flip."""
+    # A port of our own: other engineers' clusters may forward 18000 on this machine.
+    lines = run("make", "-s", "-C", str(REPO), "status", "LOCAL_PORT=18462").stdout.strip().splitlines()
+    switched_by, detail, status = lines[-3:]
+    assert switched_by == ("switched by: alice" if stamp_served() else "switched by: ")
+    answer = json.loads(detail)
+    assert answer["autonomy_enabled"] is False and answer["reason"] == "INC-10: until reviewed"
+    assert answer["state_changed_at"].endswith("Z") and answer["disabled_since"] == answer["state_changed_at"]
+    assert json.loads(status) == {"autonomy_enabled": False, "source": "configmap:/etc/leviathan/autonomy/dev.yaml"}
