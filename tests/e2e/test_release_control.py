@@ -24,6 +24,8 @@ from .conftest import CONTRACT, NAMESPACE, RELEASE, eventually, helm, in_cluster
 CONFIGMAP = CONTRACT.names["configmap"]
 CRONJOB = CONTRACT.names["scheduler"]
 POLICY = f"{RELEASE}-{NAMESPACE}-release"
+# The worker admission policy (issue 10) is in the release too: a helm deployer applies it as well.
+WORKER_POLICY = f"{RELEASE}-worker-switch.{NAMESPACE}"
 STAMP = f"{RELEASE}-{NAMESPACE}-stamp"
 BOT = f"system:serviceaccount:{NAMESPACE}:release-bot"
 ALICE = ["--as=alice", "--as-group=oncall", "--as-group=deployers"]
@@ -80,7 +82,7 @@ metadata: {{name: e2e-leviathan-policy}}
 rules:
   - apiGroups: [admissionregistration.k8s.io]
     resources: [validatingadmissionpolicies, validatingadmissionpolicybindings]
-    resourceNames: [{POLICY}]
+    resourceNames: [{POLICY}, {WORKER_POLICY}]
     verbs: [get, update, patch]
   - apiGroups: [admissionregistration.k8s.io]
     resources: [mutatingadmissionpolicies, mutatingadmissionpolicybindings]
