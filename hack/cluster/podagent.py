@@ -247,7 +247,12 @@ class Agent:
                     return
                 log.warning("pod %s: volume re-sync: %s", pod.metadata.name, exc)
             run.last_sync = time.monotonic()
-        self.drive_containers(pod, run)
+        try:
+            self.drive_containers(pod, run)
+        except Unavailable as exc:
+            # kubelet's CreateContainerConfigError: a missing key or an env form it cannot build.
+            self.report(pod, run, waiting=str(exc))
+            return
         self.report(pod, run)
 
     def _terminate(self, run: PodRun, pod: client.V1Pod, grace: int) -> None:
@@ -625,22 +630,21 @@ class Agent:
             source = variable.value_from
             if source.field_ref is not None:
                 env[variable.name] = self.field_value(pod, run, source.field_ref)
-            elif source.secret_key_ref is not None:
-                ref = source.secret_key_ref
-                data = self.secret_data(run.namespace, ref.name, ref.optional)
+            elif source.secret_key_ref is not None or source.config_map_key_ref is not None:
+                ref = source.secret_key_ref or source.config_map_key_ref
+                kind, read = (
+                    ("secret", self.secret_data) if source.secret_key_ref else ("configmap", self.config_map_data)
+                )
+                data = read(run.namespace, ref.name, ref.optional)
                 if ref.key in data:
                     env[variable.name] = data[ref.key].decode()
                 elif not ref.optional:
-                    raise Unavailable(f'secret "{ref.name}" has no key {ref.key}')
-            elif source.config_map_key_ref is not None:
-                ref = source.config_map_key_ref
-                data = self.config_map_data(run.namespace, ref.name, ref.optional)
-                if ref.key in data:
-                    env[variable.name] = data[ref.key].decode()
-                elif not ref.optional:
-                    raise Unavailable(f'configmap "{ref.name}" has no key {ref.key}')
-            elif source.resource_field_ref is not None:
-                env[variable.name] = "1"
+                    raise Unavailable(f'{kind} "{ref.name}" has no key {ref.key}')
+            else:
+                # resourceFieldRef: no chart pod uses it, and a made-up number would be worse than a clear stop.
+                raise Unavailable(
+                    f"env {variable.name}: this agent supports value, fieldRef, secretKeyRef and configMapKeyRef"
+                )
         return env
 
     def probe(self, pod: client.V1Pod, run: PodRun, spec: Any, container: Container) -> None:
