@@ -151,25 +151,32 @@ def _still_enabled_live(
         say(f"✗ ConfigMap {configmap} not found through the API: failing closed, {done}")
         return EXIT_CONFIG_NOT_MOUNTED
     live = parse_autonomy_config(raw, f"configmap {configmap} key {key}")
-    if live.state is ConfigState.LOADED and live.autonomy_enabled:
-        return None
-    if live.state is ConfigState.LOADED:
-        say(f"⚠ Autonomy disabled in the live ConfigMap {configmap} (autonomy_enabled: false): stopping, {done}")
-        return EXIT_OK
-    say(f"✗ The live ConfigMap {configmap} is unusable ({live.problem}): failing closed, {done}")
-    return EXIT_CONFIG_ERROR
+    return _stop_unless_enabled(
+        live,
+        f"⚠ Autonomy disabled in the live ConfigMap {configmap} (autonomy_enabled: false): stopping, {done}",
+        f"✗ The live ConfigMap {configmap} is unusable ({live.problem}): failing closed, {done}",
+    )
 
 
 def _still_enabled(config: AutonomyConfig, plan: Plan, outcome: Outcome) -> int | None:
     current = read_autonomy_config(config.path, previous=config)
     done = _done(plan, outcome)
-    if current.state is ConfigState.LOADED and current.autonomy_enabled:
+    return _stop_unless_enabled(
+        current,
+        f"⚠ Autonomy disabled in configuration mid-tick (autonomy_enabled: false): stopping, {done}",
+        f"✗ Config became unusable mid-tick ({current.problem}): failing closed, {done}",
+    )
+
+
+def _stop_unless_enabled(config: AutonomyConfig, disabled_line: str, unusable_line: str) -> int | None:
+    """None while the switch is on; otherwise the line to say and the tick's exit code (fail closed)."""
+    if config.state is ConfigState.LOADED and config.autonomy_enabled:
         return None
-    if current.state is ConfigState.LOADED:
-        say(f"⚠ Autonomy disabled in configuration mid-tick (autonomy_enabled: false): stopping, {done}")
+    if config.state is ConfigState.LOADED:
+        say(disabled_line)
         return EXIT_OK
-    say(f"✗ Config became unusable mid-tick ({current.problem}): failing closed, {done}")
-    return EXIT_CONFIG_NOT_MOUNTED if current.state is ConfigState.NOT_MOUNTED else EXIT_CONFIG_ERROR
+    say(unusable_line)
+    return EXIT_CONFIG_NOT_MOUNTED if config.state is ConfigState.NOT_MOUNTED else EXIT_CONFIG_ERROR
 
 
 def _dry_run(config: AutonomyConfig, settings: SchedulerSettings, options: TickOptions) -> int:
