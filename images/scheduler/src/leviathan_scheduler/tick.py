@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from leviathan_scheduler.kube import JobsApi
 
 
+# The reason of the Event that records a task's pause (`kubectl get events --field-selector reason=TaskPaused`).
+PAUSE_REASON = "TaskPaused"
+
+
 @dataclass(frozen=True)
 class TickOptions:
     namespace: str | None
@@ -150,9 +154,6 @@ def _announce_pause(api: JobsApi, jobs: list[dict[str, Any]], task: str, count: 
             say(f"✓ Event {event['metadata']['name']} ({PAUSE_REASON}) records the pause of task {task}")
     except EventNotRecorded as problem:
         say(f"… Event {PAUSE_REASON} for task {task} not recorded ({problem}); the tick goes on")
-
-
-PAUSE_REASON = "TaskPaused"
 
 
 def pause_event(namespace: str, task: str, count: int, last: str, uid: str | None, app: str) -> dict[str, Any]:
