@@ -14,6 +14,8 @@ import pytest
 from support.helm import find, render_chart
 from support.paths import VALUES_DIR
 
+from .test_notes import notes
+
 STATUS = "templates/tests/test-status.yaml"
 SCHEDULER = "templates/tests/test-scheduler.yaml"
 
@@ -72,3 +74,81 @@ def test_test_pods_carry_no_runbook_app_label():
     """`kubectl logs -l app=leviathan-dev-scheduler` must show ticks only."""
     for template in (STATUS, SCHEDULER):
         assert "app" not in helm_test_pod(template)["metadata"]["labels"]
+
+
+# ---- the release restriction's check (autonomy.releasers set) ------------------------------------
+
+RELEASE_POLICY = "templates/tests/test-release-policy.yaml"
+RELEASERS = {"autonomy": {"releasers": {"groups": ["release-owners"]}}}
+POLICY = "leviathan-leviathan-release"
+
+
+def test_no_releasers_no_release_policy_check_and_the_notes_say_the_restriction_is_off():
+    docs = render_chart(values_files=[VALUES_DIR / "dev.yaml"])
+    assert [d["metadata"]["name"] for d in docs if "test-release-policy" in d["metadata"]["name"]] == []
+    assert "The release restriction is OFF" in notes()
+    assert "fails while that policy" not in notes()
+
+
+def test_releasers_add_a_check_that_gets_exactly_the_policy_and_its_binding():
+    docs = render_chart(RELEASERS, show_only=[RELEASE_POLICY], values_files=[VALUES_DIR / "dev.yaml"])
+    assert sorted(d["kind"] for d in docs) == ["ClusterRole", "ClusterRoleBinding", "Pod", "ServiceAccount"]
+    for doc in docs:
+        assert doc["metadata"]["annotations"]["helm.sh/hook"] == "test"
+        assert doc["metadata"]["annotations"]["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+        assert "app" not in doc["metadata"]["labels"]
+    # The account and its rights exist before the pod starts (Helm runs hooks by weight, then name).
+    weights = {d["kind"]: int(d["metadata"]["annotations"].get("helm.sh/hook-weight", "0")) for d in docs}
+    assert max(weights[k] for k in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")) < weights["Pod"]
+
+    account = find(docs, "ServiceAccount")
+    role = find(docs, "ClusterRole")
+    assert role["metadata"]["name"] == f"{POLICY}-test"  # cluster-scoped: named after the release and namespace
+    assert role["rules"] == [
+        {
+            "apiGroups": ["admissionregistration.k8s.io"],
+            "resources": ["validatingadmissionpolicies", "validatingadmissionpolicybindings"],
+            "resourceNames": [POLICY],
+            "verbs": ["get"],
+        }
+    ]
+    binding = find(docs, "ClusterRoleBinding")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": f"{POLICY}-test",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "leviathan"}
+    ]
+
+    pod = find(docs, "Pod")
+    assert pod["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    assert pod["spec"]["automountServiceAccountToken"] is True
+    [container] = pod["spec"]["containers"]
+    assert container["image"] == "ghcr.io/leviathan/scheduler:0.1.0"
+    assert container["args"] == [
+        "check-release-policy",
+        POLICY,
+        "--restore",
+        'helm upgrade leviathan "$LEVIATHAN_CHART" -n leviathan --reset-then-reuse-values',
+    ]
+
+
+def test_the_check_names_the_policy_the_chart_renders():
+    docs = render_chart(RELEASERS, values_files=[VALUES_DIR / "dev.yaml"])
+    policy = find(docs, "ValidatingAdmissionPolicy", POLICY)
+    pod = find(docs, "Pod", "leviathan-test-release-policy")
+    assert pod["spec"]["containers"][0]["args"][1] == policy["metadata"]["name"]
+    assert find(docs, "ValidatingAdmissionPolicyBinding", POLICY)["spec"]["policyName"] == POLICY
+    assert "fails while that policy or its binding is missing" in notes("--set", "autonomy.releasers.groups={ops}")
+
+
+def test_the_check_follows_the_release_name_and_namespace():
+    [pod] = [
+        d
+        for d in render_chart(RELEASERS, show_only=[RELEASE_POLICY], name="blue", namespace="ops")
+        if d["kind"] == "Pod"
+    ]
+    assert pod["spec"]["containers"][0]["args"][1] == "blue-leviathan-ops-release"
+    assert "helm upgrade blue" in pod["spec"]["containers"][0]["args"][3]

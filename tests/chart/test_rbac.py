@@ -10,7 +10,7 @@ from support.paths import values_files
 
 
 class TestSchedulerRole:
-    def test_only_list_and_create_jobs(self):
+    def test_only_list_and_create_jobs_get_the_configmap_and_create_events(self):
         docs = render_chart()
         role = find(docs, "Role")
         assert role["metadata"]["name"] == "leviathan-scheduler"
@@ -23,6 +23,8 @@ class TestSchedulerRole:
                 "resourceNames": ["leviathan-autonomy-config"],
                 "verbs": ["get"],
             },
+            # A task paused after failures is recorded as an Event, in this namespace only (a Role).
+            {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
         ]
         assert [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")] == []
 

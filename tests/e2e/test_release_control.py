@@ -345,3 +345,36 @@ def test_make_status_shows_state_reason_who_and_since_when(restricted):
     assert answer["autonomy_enabled"] is False and answer["reason"] == "INC-10: until reviewed"
     assert answer["state_changed_at"].endswith("Z") and answer["disabled_since"] == answer["state_changed_at"]
     assert json.loads(status) == {"autonomy_enabled": False, "source": "configmap:/etc/leviathan/autonomy/dev.yaml"}
+
+
+def test_helm_test_says_when_the_release_restriction_is_not_in_force(restricted):
+    """Issue 14, bad input: with the policy objects gone everything works as before, and `helm test` says so."""
+    test_rbac = f"{POLICY}-test"
+    helm("test", RELEASE, "-n", NAMESPACE, "--timeout", "3m")
+    OUTCOMES.append(("admin", "helm test, release policy present", "passes"))
+    assert kubectl("get", "clusterrole", test_rbac, check=False).returncode != 0, "a passing test removes its RBAC"
+
+    kubectl("delete", "validatingadmissionpolicy", POLICY)
+    failed = helm("test", RELEASE, "-n", NAMESPACE, "--timeout", "3m", check=False)
+    assert failed.returncode != 0
+    log = kubectl("logs", "-n", NAMESPACE, f"{RELEASE}-test-release-policy").stdout
+    assert log.strip() == (
+        f"✗ The release restriction is NOT in force: ValidatingAdmissionPolicy {POLICY} not found. The switch "
+        "itself still works (turning autonomy off and suspending are unaffected), but anyone with update rights "
+        f'can turn it back on. Restore it with: helm upgrade {RELEASE} "$LEVIATHAN_CHART" -n {NAMESPACE} '
+        "--reset-then-reuse-values"
+    )
+    OUTCOMES.append(("admin", "helm test after kubectl delete validatingadmissionpolicy", "fails: NOT in force"))
+    # The brake still works without it.
+    allowed, _ = patch_suspend("alice", ALICE, suspend=True)
+    assert allowed and suspended()
+
+    # The upgrade the message names (as the admin: a routine upgrade keeps the state) brings it back.
+    helm("upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--reset-then-reuse-values", "--force-conflicts")
+    kubectl("get", "validatingadmissionpolicy", POLICY)
+    assert suspended(), "the upgrade kept the live stop"
+    helm("test", RELEASE, "-n", NAMESPACE, "--timeout", "3m")
+    OUTCOMES.append(("admin", "helm test after helm upgrade restored the policy", "passes"))
+    assert kubectl("get", "clusterrole", test_rbac, check=False).returncode != 0
+    allowed, error = patch_suspend("alice", ALICE, suspend=False)
+    assert not allowed and "alice may not unsuspend" in error, "the restriction is back in force"

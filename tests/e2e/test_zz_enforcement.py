@@ -397,6 +397,15 @@ def test_a_failing_task_pauses_and_resumes_while_the_other_goes_on(installed, tm
         f"⏸ Task flaky paused after 3 consecutive failures (last: leviathan-worker-flaky-{slot + 2})" in result.stderr
     )
     assert f"✓ Submitted job leviathan-worker-steady-{slot + 3} (task steady)" in result.stderr
+    # A second tick of the same pause says it again, and records no second Event.
+    again = run_scheduler(slot + 3, config)
+    assert f"⏸ Task flaky paused after 3 consecutive failures (last: leviathan-worker-flaky-{slot + 2})" in again.stderr
+    selector = f"reason=TaskPaused,involvedObject.name=leviathan-worker-flaky-{slot + 2}"
+    events = kubectl("get", "events", "-n", NAMESPACE, "--field-selector", selector, "-o", "json").stdout
+    [event] = json.loads(events)["items"]
+    assert event["involvedObject"]["kind"] == "Job" and event["count"] == 1
+    assert event["message"].startswith("Task flaky paused after 3 consecutive failures")
+    assert "make resume-task TASK=flaky" in event["message"]
     assert f"job.batch/leviathan-worker-flaky-{slot + 3}" not in worker_names()
     resumed = subprocess.run(["make", "-C", str(REPO), "resume-task", "TASK=flaky"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr

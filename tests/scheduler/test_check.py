@@ -49,9 +49,10 @@ def test_the_chart_role_passes_and_every_check_is_printed(emulator, run_schedule
     assert result.returncode == 0, result.stderr
     output = lines(result.stderr)
     assert output[0].startswith("✓ Config ") and "is usable: autonomy_enabled: true, 2 task(s)" in output[0]
-    assert output[1:3] == [
+    assert output[1:4] == [
         "✓ may list jobs.batch in namespace leviathan",
         "✓ may create jobs.batch in namespace leviathan",
+        "✓ may create events in namespace leviathan",
     ]
     assert "✓ may not delete jobs.batch in namespace leviathan" in output
     assert "✓ may not get secrets in namespace leviathan" in output
@@ -68,12 +69,21 @@ def test_the_chart_role_passes_and_every_check_is_printed(emulator, run_schedule
     ],
 )
 def test_a_role_that_is_not_exactly_right_fails(emulator, run_scheduler, enabled_config, verbs, wrong_line):
-    authorize_as(emulator, [{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": verbs}])
+    events = {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}
+    authorize_as(emulator, [{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": verbs}, events])
     result = run_scheduler("check")
     assert_no_traceback(result)
     assert result.returncode == 6
     assert wrong_line in lines(result.stderr)
     assert lines(result.stderr)[-1] == "✗ RBAC is not what a tick needs (1 wrong): see the scheduler Role (rbac.create)"
+
+
+def test_a_role_without_events_fails(emulator, run_scheduler, enabled_config):
+    """A pause would go unrecorded: the check says so."""
+    authorize_as(emulator, [{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "create"]}])
+    result = run_scheduler("check")
+    assert result.returncode == 6
+    assert "✗ may not create events in namespace leviathan: a tick needs to" in lines(result.stderr)
 
 
 def test_a_config_the_scheduler_would_refuse_fails_before_any_api_call(emulator, run_scheduler, publish_config):

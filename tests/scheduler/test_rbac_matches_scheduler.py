@@ -8,6 +8,7 @@ from support.emulator import CONFIGMAPS, job, job_list
 from support.helm import find, render_chart
 
 from .conftest import LIVE_CONFIGMAP, config_map, worker_labels
+from .test_pause import failed
 
 # kmock's request actions, as RBAC verbs; UPDATE is a PATCH or a PUT.
 VERBS = {"LIST": "list", "CREATE": "create", "FETCH": "get", "WATCH": "watch", "DELETE": "delete"}
@@ -45,12 +46,13 @@ def role() -> dict:
 
 
 @pytest.fixture
-def recorded(enabled_config, run_scheduler, emulator):
+def recorded(enabled_config, run_scheduler, emulator, slot):
     """The requests of ticks that take every path a tick can take against the API, as the chart runs them."""
     emulator.seed(job("running-elsewhere", worker_labels("retired")))
+    emulator.seed(*(failed("inventory", slot - 5 * n) for n in (1, 2, 3)))  # a paused task: one Event
     emulator.seed(config_map(enabled_config), resource=CONFIGMAPS)
     env = {"LEVIATHAN_CONFIGMAP": LIVE_CONFIGMAP}
-    assert run_scheduler(env=env).returncode == 0  # list, then get the ConfigMap and create, for both tasks
+    assert run_scheduler(env=env).returncode == 0  # list, an Event, then get the ConfigMap and create
     emulator.react(lambda k: k["list"][1:] << job_list())
     assert run_scheduler(env=env).returncode == 0  # a stale list: the creates answer 409
     return emulator.requests()
@@ -67,7 +69,7 @@ def test_every_grant_is_used(role, recorded):
 def test_the_recording_saw_every_call(recorded):
     """The control: the recording is not empty, so the two checks above compare something."""
     assert {call.action for call in recorded} == {"LIST", "CREATE", "FETCH"}
-    assert {call.resource for call in recorded} == {"batch/jobs", "configmaps"}
+    assert {call.resource for call in recorded} == {"batch/jobs", "configmaps", "events"}
 
 
 def test_the_configmap_grant_names_only_the_autonomy_configmap(role):

@@ -38,6 +38,7 @@ import yaml
 
 JOBS = "batch/v1/jobs"
 CONFIGMAPS = "v1/configmaps"
+EVENTS = "v1/events"
 NAMESPACE = "leviathan"
 
 T = TypeVar("T")
@@ -53,7 +54,7 @@ class Call(NamedTuple):
 
 
 class KubeEmulator:
-    """kmock's KubernetesEmulator serving batch/v1 Jobs on 127.0.0.1, in a thread."""
+    """kmock's KubernetesEmulator serving batch/v1 Jobs (and ConfigMaps, Events) on 127.0.0.1, in a thread."""
 
     def __init__(self) -> None:
         self._ready = threading.Event()
@@ -95,6 +96,7 @@ class KubeEmulator:
                 k.resources[CONFIGMAPS] = kmock.ResourceInfo(
                     kind="ConfigMap", namespaced=True, verbs={"get", "list", "create", "patch", "delete"}
                 )
+                k.resources[EVENTS] = kmock.ResourceInfo(kind="Event", namespaced=True, verbs={"list", "create", "get"})
                 self._k = k
                 self.url = str(server.url).rstrip("/")
                 self._ready.set()
@@ -147,6 +149,15 @@ class KubeEmulator:
                 if resource.plural == "jobs" and not obj.deleted and (namespace is None or ns == namespace):
                     found.append(copy.deepcopy(dict(obj.raw)))
             return found
+
+        return self.call(read)
+
+    def events(self) -> list[dict[str, Any]]:
+        """The stored core v1 Events, in the order they first appeared."""
+
+        def read(k: kmock.KubernetesEmulator) -> list[dict[str, Any]]:
+            stored = k.objects.items()
+            return [copy.deepcopy(dict(o.raw)) for (resource, _, _), o in stored if resource.plural == "events"]
 
         return self.call(read)
 

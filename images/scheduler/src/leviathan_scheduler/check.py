@@ -3,7 +3,7 @@
 It runs in a pod with the scheduler's ServiceAccount and config mount and
 submits nothing. It passes only when the config is one a tick would accept and
 the account may do exactly what a tick does: list and create Jobs in its
-namespace, and nothing else it is asked about. It prints every check it makes.
+namespace, create Events there, and nothing else it is asked about. It prints every check it makes.
 """
 
 from __future__ import annotations
@@ -37,11 +37,12 @@ class Access(NamedTuple):
         return f"{self.verb} {self.resource}{'.' + self.group if self.group else ''}{named}"
 
 
-# A tick lists and creates Jobs; every other verb on Jobs, and a few things an
-# attacker would want from a scheduler's token, must be refused.
+# A tick lists and creates Jobs, and records a task's pause as an Event; every other
+# verb on Jobs, and a few things an attacker would want from a scheduler's token, must be refused.
 ACCESS = (
     Access("list", "batch", "jobs", True),
     Access("create", "batch", "jobs", True),
+    Access("create", "", "events", True),
     *(Access(verb, "batch", "jobs", False) for verb in ("get", "watch", "update", "patch", "delete")),
     Access("deletecollection", "batch", "jobs", False),
     Access("patch", "batch", "cronjobs", False),

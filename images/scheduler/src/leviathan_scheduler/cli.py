@@ -24,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         from leviathan_scheduler.check import main as check
 
         return check(argv[1:], os.environ.get("LEVIATHAN_NAMESPACE") or _pod_namespace())
+    if argv[:1] == ["check-release-policy"]:  # `helm test`, with autonomy.releasers set
+        from leviathan_scheduler.release_check import main as check_release_policy
+
+        return check_release_policy(argv[1:], os.environ.get("LEVIATHAN_NAMESPACE") or _pod_namespace())
     args = _parser().parse_args(argv)
 
     # The runbook's promise: the config is read at the start of every tick, before anything else.

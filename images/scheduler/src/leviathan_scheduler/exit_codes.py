@@ -9,3 +9,4 @@ EXIT_API_UNAVAILABLE = 5  # no credentials, or the API stayed unreachable throug
 EXIT_API_FORBIDDEN = 6  # the API refused a call (401/403): RBAC
 EXIT_API_REJECTED = 7  # the API rejected a request for another reason (e.g. 422)
 EXIT_POLICY_REFUSED = 8  # the worker admission policy refused a create: autonomy is off in the live ConfigMap
+EXIT_NOT_IN_FORCE = 9  # check-release-policy (helm test): the release restriction's policy or binding is missing

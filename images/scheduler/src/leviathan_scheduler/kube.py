@@ -1,5 +1,7 @@
 """The scheduler's API calls, with bounded retries: list and create Jobs, get its one ConfigMap.
 
+Plus one call that is never retried: create an Event, which only tells operators.
+
 Imported only once autonomy is known to be on: the disabled path never loads
 the Kubernetes client.
 """
@@ -25,6 +27,7 @@ from leviathan_scheduler.output import say
 
 JOBS = "batch/jobs"
 CONFIGMAPS = "configmaps"
+EVENTS = "events"
 # The chart's worker admission policy says this in every denial (chart/templates/worker-admission-policy.yaml),
 # and its binding's name ends in this (named in the API's refusal when the ConfigMap is missing: 422).
 POLICY_DENIAL = "are refused: autonomy is not enabled in ConfigMap"
@@ -44,6 +47,10 @@ class AlreadyExists(Exception):
 
 class NotFound(Exception):
     pass
+
+
+class EventNotRecorded(Exception):
+    """An Event could not be created; the tick goes on."""
 
 
 class PolicyRefused(Exception):
@@ -155,6 +162,29 @@ class JobsApi:
         if not isinstance(value, str):
             raise ApiFailure(EXIT_API_REJECTED, f"✗ Kubernetes API answered get ConfigMap {name} with no usable data")
         return value.encode("utf-8", "surrogatepass")
+
+    def create_event(self, event: dict[str, Any]) -> bool:
+        """True when created, False when an Event of that name already exists; EventNotRecorded otherwise.
+
+        One attempt, never retried: an Event only tells operators, so it must not cost the tick its retries.
+        """
+        remaining = max(self._budget - self._spent, 1.0)
+        started = time.monotonic()
+        try:
+            self._core.create_namespaced_event(
+                self.namespace, event, _preload_content=False, _request_timeout=(min(5.0, remaining),) * 2
+            )
+            return True
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            problem = f"{exc.status} {exc.reason or ''}".strip()
+            if exc.status in (401, 403):
+                problem += f"; the scheduler's Role must allow create on {EVENTS}"
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            problem = _describe_connection_error(exc)
+        self._spent += time.monotonic() - started  # a failed attempt, as in _call
+        raise EventNotRecorded(problem)
 
     def _call(self, verb: str, request: Callable[[tuple[float, float]], Any], resource: str = JOBS) -> Any:
         delay = 0.5

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -35,6 +36,10 @@ from leviathan_scheduler.settings import SchedulerSettings, SettingsError, parse
 
 if TYPE_CHECKING:
     from leviathan_scheduler.kube import JobsApi
+
+
+# The reason of the Event that records a task's pause (`kubectl get events --field-selector reason=TaskPaused`).
+PAUSE_REASON = "TaskPaused"
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,7 @@ def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
         active = [job for job in release_jobs if is_ours(job, settings.worker.selector) and is_active(job)]
         active_total = len(active)
         history = last_submitted(release_jobs, settings.worker.selector)
-        paused = _paused(release_jobs, settings)
+        paused = _paused(release_jobs, settings, api)
         plan = plan_tick(settings, Counter(task_of(job) for job in active), active_total, history, paused)
         owner = cronjob_owner(release_jobs, options.tick_job)
         if plan.submit and owner is None and options.tick_job:
@@ -121,8 +126,8 @@ def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
     return EXIT_OK
 
 
-def _paused(jobs: list[dict[str, Any]], settings: SchedulerSettings) -> set[str]:
-    """Tasks whose last pauseAfterFailures finished Jobs failed; one line for each, every tick."""
+def _paused(jobs: list[dict[str, Any]], settings: SchedulerSettings, api: JobsApi) -> set[str]:
+    """Tasks whose last pauseAfterFailures finished Jobs failed; one line for each, every tick, and one Event."""
     assert settings.worker is not None
     if not settings.pause_after_failures:
         return set()
@@ -133,7 +138,53 @@ def _paused(jobs: list[dict[str, Any]], settings: SchedulerSettings) -> set[str]
         if count >= settings.pause_after_failures:
             paused.add(task.name)
             say(f"⏸ Task {task.name} paused after {count} consecutive failures (last: {last})")
+            _announce_pause(api, jobs, task.name, count, last, settings.worker.selector["app"])
     return paused
+
+
+def _announce_pause(api: JobsApi, jobs: list[dict[str, Any]], task: str, count: int, last: str, app: str) -> None:
+    """A Warning Event on the last failed Job, named after it: the first tick of a pause creates it,
+    the next ones get AlreadyExists. It only tells operators: a failure to record it is one line."""
+    from leviathan_scheduler.kube import EventNotRecorded
+
+    uid = next((j["metadata"].get("uid") for j in jobs if (j.get("metadata") or {}).get("name") == last), None)
+    event = pause_event(api.namespace, task, count, last, uid, app)
+    try:
+        if api.create_event(event):
+            say(f"✓ Event {event['metadata']['name']} ({PAUSE_REASON}) records the pause of task {task}")
+    except EventNotRecorded as problem:
+        say(f"… Event {PAUSE_REASON} for task {task} not recorded ({problem}); the tick goes on")
+
+
+def pause_event(namespace: str, task: str, count: int, last: str, uid: str | None, app: str) -> dict[str, Any]:
+    """A core v1 Event, what `kubectl get events` and `kubectl describe job` read."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    involved = {"apiVersion": "batch/v1", "kind": "Job", "name": last, "namespace": namespace}
+    if uid:
+        involved["uid"] = uid
+    resume = (
+        f"kubectl annotate jobs -n {namespace} -l app={app},leviathan.io/task={task} leviathan.io/resumed=true "
+        "--overwrite"
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        # One pause, one name: a later pause of the task ends in another failed Job.
+        "metadata": {"name": f"{last}.task-paused", "namespace": namespace},
+        "involvedObject": involved,
+        "type": "Warning",
+        "reason": PAUSE_REASON,
+        "message": (
+            f"Task {task} paused after {count} consecutive failures (last: {last}): the scheduler submits it no "
+            f"more until resumed. After fixing the cause: make resume-task TASK={task}, or {resume}"
+        ),
+        "source": {"component": "leviathan-scheduler"},
+        "reportingComponent": "leviathan-scheduler",
+        "reportingInstance": "leviathan-scheduler",
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
 
 
 def _done(plan: Plan, outcome: Outcome) -> str:
