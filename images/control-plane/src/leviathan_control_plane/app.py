@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from leviathan_config import config_path_from_env
 from leviathan_control_plane.autonomy import AutonomyView
+from leviathan_control_plane.cluster import CONFIGMAP_ENV, NAMESPACE_ENV, POD_NAME_ENV, ClusterWatch
 from leviathan_control_plane.followed_file import FollowedFile
 from leviathan_control_plane.metrics import ControlPlaneMetrics
 from leviathan_control_plane.token import (
@@ -56,6 +57,10 @@ class Settings:
     default_enabled: bool = True
     token_file: str | None = None
     static_token: bytes | None = None
+    # The autonomy ConfigMap's name: set, the control plane reads and writes through the Kubernetes API.
+    configmap: str | None = None
+    namespace: str | None = None
+    pod_name: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -67,6 +72,9 @@ class Settings:
             default_enabled=raw_default == "true",
             token_file=token_file_from_env(environ),
             static_token=static_token_from_env(environ),
+            configmap=environ.get(CONFIGMAP_ENV) or None,
+            namespace=environ.get(NAMESPACE_ENV) or None,
+            pod_name=environ.get(POD_NAME_ENV) or environ.get("HOSTNAME") or None,
         )
 
 
@@ -79,6 +87,7 @@ class ControlPlane:
     followed: list[FollowedFile[Any]]  # the files /readyz vouches for
     watcher: DirectoryWatcher
     metrics: ControlPlaneMetrics
+    cluster: ClusterWatch  # who flipped the switch and the paused tasks, read through the API off the request path
 
 
 Endpoint = Callable[[Request, ControlPlane], Awaitable[Response]]
@@ -112,7 +121,7 @@ async def status(request: Request, parts: ControlPlane) -> Response:
 async def detail(request: Request, parts: ControlPlane) -> Response:
     if not _authorized(request, parts):
         return _UNAUTHORIZED
-    return JSONResponse(parts.autonomy.detail())
+    return JSONResponse(parts.autonomy.detail() | parts.cluster.fields())
 
 
 @counted
@@ -150,9 +159,11 @@ async def server_error(request: Request, exc: Exception) -> Response:
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     parts: ControlPlane = app.state.control_plane
     parts.watcher.start()
+    parts.cluster.start()
     try:
         yield
     finally:
+        parts.cluster.stop()
         parts.watcher.stop()
 
 
@@ -180,8 +191,13 @@ def read_problem_reporter(metrics: ControlPlaneMetrics, kind: str) -> Callable[[
 
 def create_app(settings: Settings) -> Starlette:
     metrics = ControlPlaneMetrics(settings.config_path)
+    cluster = ClusterWatch(metrics, settings.configmap, settings.namespace, settings.pod_name)
     autonomy = AutonomyView(
-        settings.config_path, settings.default_enabled, metrics, on_problem=read_problem_reporter(metrics, "config")
+        settings.config_path,
+        settings.default_enabled,
+        metrics,
+        on_problem=read_problem_reporter(metrics, "config"),
+        on_change=cluster.observe,
     )
     token = token_source(settings.token_file, settings.static_token, read_problem_reporter(metrics, "token"))
     followed = [autonomy.followed, *token.followed]
@@ -193,7 +209,7 @@ def create_app(settings: Settings) -> Starlette:
     )
     # An unknown path is a 404 like any other, not a redirect to a slash-less twin.
     app.router.redirect_slashes = False
-    parts = ControlPlane(autonomy, token, followed, DirectoryWatcher(followed), metrics)
+    parts = ControlPlane(autonomy, token, followed, DirectoryWatcher(followed), metrics, cluster)
     app.state.control_plane = parts
     # The parts tests and tools reach for by name.
     app.state.autonomy, app.state.watcher, app.state.metrics = autonomy, parts.watcher, metrics
