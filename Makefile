@@ -183,7 +183,7 @@ deploy: cluster ## Install or upgrade this checkout's chart (LEVIATHAN_CHART) wi
 	helm upgrade --install $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --create-namespace -f "$$LEVIATHAN_CHART/../values/$(ENV).yaml"
 
 .PHONY: status
-status: cluster token-secret ## Who last flipped the switch, GET /v1/autonomy (state, reason, since when, review) and /v1/autonomy/status, through a port-forward
+status: cluster token-secret ## Who last flipped the switch, GET /v1/autonomy (state, reason, since when, review, who, paused tasks) and /v1/autonomy/status, through a port-forward
 	export CONTROL_PLANE_TOKEN=$$(kubectl get secret $(TOKEN_SECRET) -n $(NAMESPACE) -o jsonpath='{.data.$(TOKEN_KEY_JSONPATH)}' | base64 -d)
 	kubectl get configmap $(CONFIGMAP) -n $(NAMESPACE) -o jsonpath='{"switched by: "}{.metadata.annotations.autonomy\.leviathan\.io/switched-by}{"\n"}'
 	kubectl port-forward -n $(NAMESPACE) svc/$(SERVICE) $(LOCAL_PORT):$(SERVICE_PORT) >/dev/null & trap "kill $$! 2>/dev/null" EXIT

@@ -220,3 +220,22 @@ limits:
 
 {{/* Set by the API server (identity-stamp.yaml): who last turned autonomy on or off. */}}
 {{- define "leviathan.switchedByAnnotation" -}}autonomy.leviathan.io/switched-by{{- end -}}
+
+{{/*
+The API server's addresses for the control plane's egress rule, as a YAML list of CIDRs:
+networkPolicy.apiServer.cidrs; else, with networkPolicy.apiServer.lookup, the addresses of
+the `kubernetes` EndpointSlice in `default` (each a /32, or /128 for IPv6); else [] (the
+rule then allows the ports to any address). lookup finds nothing under helm template.
+*/}}
+{{- define "leviathan.apiServerCidrs" -}}
+{{- $cidrs := .Values.networkPolicy.apiServer.cidrs | default list -}}
+{{- if and (not $cidrs) .Values.networkPolicy.apiServer.lookup -}}
+{{- $slice := lookup "discovery.k8s.io/v1" "EndpointSlice" "default" "kubernetes" -}}
+{{- range (dig "endpoints" list ($slice | default dict)) -}}
+{{- range .addresses -}}
+{{- $cidrs = append $cidrs (printf "%s/%s" . (ternary "128" "32" (contains ":" .))) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (uniq $cidrs) -}}
+{{- end -}}

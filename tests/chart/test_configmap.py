@@ -135,5 +135,5 @@ class TestMount:
             for container in pod_spec(doc)["containers"]
             for mount in container.get("volumeMounts", [])
         ]
-        assert len(mounts) == 6  # control plane 2, scheduler 1, helm test pods 2 + 1
+        assert len(mounts) == 7  # control plane 3 (with the API token), scheduler 1, helm test pods 2 + 1
         assert [m for m in mounts if "subPath" in m or "subPathExpr" in m] == []

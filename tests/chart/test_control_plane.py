@@ -150,9 +150,40 @@ class TestNetworkPolicy:
                 }
             }
         ]
+        # Egress to the Kubernetes API's ports only (no address known under helm template).
+        assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+        assert policy["spec"]["egress"] == [
+            {"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}
+        ]
+
+    def test_without_api_access_all_egress_is_denied(self):
+        values = {"controlPlane": {"kubernetesApi": {"enabled": False}}}
+        policy = find(render_chart(values, show_only=[NETWORK_POLICY]), "NetworkPolicy")
         # Deny all egress: the control plane only reads mounted files.
         assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
         assert policy["spec"]["egress"] == []
+
+    def test_the_api_servers_addresses_narrow_the_egress_rule(self):
+        values = {"networkPolicy": {"apiServer": {"cidrs": ["10.0.0.1/32", "fd00::1/128"], "ports": [6443]}}}
+        policy = find(render_chart(values, show_only=[NETWORK_POLICY]), "NetworkPolicy")
+        assert policy["spec"]["egress"] == [
+            {
+                "ports": [{"port": 6443, "protocol": "TCP"}],
+                "to": [{"ipBlock": {"cidr": "10.0.0.1/32"}}, {"ipBlock": {"cidr": "fd00::1/128"}}],
+            }
+        ]
+
+    @pytest.mark.parametrize("api_server", [{"cidrs": ["10.0.0.1"]}, {"ports": []}, {"ports": [0]}])
+    def test_an_address_without_a_prefix_or_no_port_is_refused(self, api_server):
+        with pytest.raises(HelmError):
+            render_chart({"networkPolicy": {"apiServer": api_server}}, show_only=[NETWORK_POLICY])
+
+    def test_allow_egress_drops_the_egress_policy_type(self):
+        policy = find(
+            render_chart({"networkPolicy": {"allowEgress": True}}, show_only=[NETWORK_POLICY]), "NetworkPolicy"
+        )
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        assert "egress" not in policy["spec"]
 
     def test_the_helm_test_pod_gets_in_and_worker_and_scheduler_pods_do_not(self):
         tasks = [{"name": "inventory", "image": "busybox:1.37.0"}]

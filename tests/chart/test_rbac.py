@@ -12,7 +12,7 @@ from support.paths import values_files
 class TestSchedulerRole:
     def test_only_list_and_create_jobs_get_the_configmap_and_create_events(self):
         docs = render_chart()
-        role = find(docs, "Role")
+        role = find(docs, "Role", "leviathan-scheduler")
         assert role["metadata"]["name"] == "leviathan-scheduler"
         assert role["rules"] == [
             {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "create"]},
@@ -30,14 +30,16 @@ class TestSchedulerRole:
 
     @pytest.mark.parametrize("values_file", values_files(), ids=lambda p: p.name)
     def test_no_wildcards_and_no_secrets(self, values_file):
-        for rule in find(render_chart(values_files=[values_file]), "Role")["rules"]:
+        roles = [d for d in render_chart(values_files=[values_file]) if d["kind"] == "Role"]
+        assert {role["metadata"]["name"] for role in roles} == {"leviathan-scheduler", "leviathan-control-plane"}
+        for rule in [rule for role in roles for rule in role["rules"]]:
             for field in ("apiGroups", "resources", "verbs"):
                 assert "*" not in rule[field]
             assert "secrets" not in rule["resources"]
 
     def test_binding_ties_the_role_to_the_scheduler_account(self):
         docs = render_chart()
-        binding = find(docs, "RoleBinding")
+        binding = find(docs, "RoleBinding", "leviathan-scheduler")
         assert binding["roleRef"] == {
             "apiGroup": "rbac.authorization.k8s.io",
             "kind": "Role",
@@ -54,7 +56,7 @@ class TestSchedulerRole:
         kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
         assert ("ServiceAccount", "leviathan-scheduler") not in kinds
         assert ("Role", "leviathan-scheduler") in kinds
-        assert find(docs, "RoleBinding")["subjects"] == [
+        assert find(docs, "RoleBinding", "leviathan-scheduler")["subjects"] == [
             {"kind": "ServiceAccount", "name": "ops-scheduler", "namespace": "leviathan"}
         ]
         assert pod_spec(find(docs, "CronJob"))["serviceAccountName"] == "ops-scheduler"
@@ -69,6 +71,46 @@ class TestSchedulerRole:
         needs = f"{component}.serviceAccount.create=false needs {component}.serviceAccount.name"
         with pytest.raises(HelmError, match=needs):
             render_chart({component: {"serviceAccount": {"create": False}}})
+
+
+class TestControlPlaneRole:
+    """Exactly the control plane's API calls (leviathan_control_plane/cluster.py), with kubernetesApi.enabled."""
+
+    def test_get_its_configmap_list_jobs_create_events_nothing_else(self):
+        docs = render_chart()
+        assert find(docs, "Role", "leviathan-control-plane")["rules"] == [
+            {
+                "apiGroups": [""],
+                "resources": ["configmaps"],
+                "resourceNames": ["leviathan-autonomy-config"],
+                "verbs": ["get"],
+            },
+            {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list"]},
+            {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+        ]
+        binding = find(docs, "RoleBinding", "leviathan-control-plane")
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": "leviathan-control-plane",
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "leviathan-control-plane", "namespace": "leviathan"}
+        ]
+
+    @pytest.mark.parametrize(
+        "values", [{"controlPlane": {"kubernetesApi": {"enabled": False}}}, {"rbac": {"create": False}}]
+    )
+    def test_no_role_without_api_access_or_rbac_create(self, values):
+        names = {(d["kind"], d["metadata"]["name"]) for d in render_chart(values)}
+        assert ("Role", "leviathan-control-plane") not in names
+        assert ("RoleBinding", "leviathan-control-plane") not in names
+
+    def test_a_brought_account_gets_the_role(self):
+        docs = render_chart({"controlPlane": {"serviceAccount": {"create": False, "name": "ops-status"}}})
+        assert find(docs, "RoleBinding", "leviathan-control-plane")["subjects"] == [
+            {"kind": "ServiceAccount", "name": "ops-status", "namespace": "leviathan"}
+        ]
 
 
 class TestTokens:
@@ -86,6 +128,36 @@ class TestTokens:
         assert spec["automountServiceAccountToken"] is automount
         if automount:
             assert spec["serviceAccountName"] == "leviathan-scheduler"
+
+    def test_the_control_plane_container_alone_gets_a_projected_api_token(self):
+        spec = pod_spec(find(render_chart(), "Deployment", "leviathan-control-plane"))
+        [volume] = [v for v in spec["volumes"] if v["name"] == "kube-api-access"]
+        sources = volume["projected"]["sources"]
+        assert sources[0] == {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}}
+        assert sources[1]["configMap"]["name"] == "kube-root-ca.crt"
+        assert sources[2]["downwardAPI"]["items"][0]["fieldRef"]["fieldPath"] == "metadata.namespace"
+        mounted = {
+            container["name"]
+            for container in spec["containers"] + spec.get("initContainers", [])
+            for mount in container.get("volumeMounts", [])
+            if mount["name"] == "kube-api-access"
+        }
+        assert mounted == {"control-plane"}
+        [mount] = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "kube-api-access"]
+        assert mount == {
+            "name": "kube-api-access",
+            "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+            "readOnly": True,
+        }
+        env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+        assert env["LEVIATHAN_CONFIGMAP"] == "leviathan-autonomy-config"
+
+    def test_without_api_access_no_token_and_no_configmap_name(self):
+        spec = pod_spec(find(render_chart({"controlPlane": {"kubernetesApi": {"enabled": False}}}), "Deployment"))
+        assert "kube-api-access" not in [v["name"] for v in spec["volumes"]]
+        names = [e["name"] for e in spec["containers"][0]["env"]]
+        assert "LEVIATHAN_CONFIGMAP" not in names
+        assert spec["automountServiceAccountToken"] is False
 
     @pytest.mark.parametrize("name", ["leviathan-control-plane", "leviathan-scheduler"])
     def test_accounts_do_not_automount(self, name):

@@ -245,7 +245,12 @@ def wait_for_status(enabled: bool) -> None:
     env = {"CONTROL_PLANE_TOKEN": token()}
 
     def answered() -> bool:
-        return json.loads(contract_run("query-status.curl", env=env, check_expect=False)) == expected
+        # Right after a rollout the Service may briefly have no ready endpoint (curl: empty reply): ask again.
+        answer = contract_run("query-status.curl", env=env, check_expect=False, may_fail=True)
+        try:
+            return json.loads(answer) == expected
+        except ValueError:
+            return False
 
     eventually(answered, timeout=60, what=f"the status API to say {expected}")
 

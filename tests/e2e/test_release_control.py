@@ -19,7 +19,7 @@ import pytest
 
 from support.paths import CHART, REPO, VALUES_DIR
 
-from .conftest import CONTRACT, NAMESPACE, RELEASE, eventually, helm, in_cluster, kubectl, run, token
+from .conftest import CONTRACT, NAMESPACE, RELEASE, eventually, helm, in_cluster, kubectl, run, sh, token
 
 CONFIGMAP = CONTRACT.names["configmap"]
 CRONJOB = CONTRACT.names["scheduler"]
@@ -345,6 +345,42 @@ def test_make_status_shows_state_reason_who_and_since_when(restricted):
     assert answer["autonomy_enabled"] is False and answer["reason"] == "INC-10: until reviewed"
     assert answer["state_changed_at"].endswith("Z") and answer["disabled_since"] == answer["state_changed_at"]
     assert json.loads(status) == {"autonomy_enabled": False, "source": "configmap:/etc/leviathan/autonomy/dev.yaml"}
+
+
+def test_the_control_plane_says_who_and_records_the_flip_as_an_event(restricted):
+    """Issue 14, item 2: GET /v1/autonomy reads the stamp through the API; `kubectl get events` is the history."""
+    expected = "alice" if stamp_served() else None
+
+    def read() -> dict | None:
+        detail = json.loads(control_plane("/v1/autonomy"))
+        return detail if detail["kubernetes_api_read_at"] and detail["switched_by"] == expected else None
+
+    detail = eventually(read, timeout=60, what=f"GET /v1/autonomy to say switched_by {expected}")
+    assert detail["kubernetes_api_problem"] is None
+    if expected is None:
+        assert "MutatingAdmissionPolicy" in detail["switched_by_problem"]
+    history = sh(f"kubectl get events -n {NAMESPACE} --field-selector involvedObject.name={CONFIGMAP}").stdout
+    assert "AutonomyDisabled" in history
+    events = json.loads(
+        kubectl(
+            "get", "events", "-n", NAMESPACE, "--field-selector", f"involvedObject.name={CONFIGMAP}", "-o", "json"
+        ).stdout
+    )["items"]
+    [flip] = [e for e in events if e["reason"] == "AutonomyDisabled" and "INC-10: until reviewed" in e["message"]]
+    assert flip["involvedObject"]["kind"] == "ConfigMap" and flip["type"] == "Warning"
+    assert flip["reportingComponent"] == "leviathan-control-plane"
+    assert flip["message"].startswith(
+        "autonomy_enabled true -> false (source: configmap:/etc/leviathan/autonomy/dev.yaml)"
+    )
+    if expected:
+        assert flip["message"].endswith(f"; switched by {expected}")
+    OUTCOMES.append(
+        (
+            "control plane",
+            "GET /v1/autonomy after alice's helm disable",
+            f"switched_by {expected}, Event {flip['reason']}",
+        )
+    )
 
 
 def test_helm_test_says_when_the_release_restriction_is_not_in_force(restricted):

@@ -259,6 +259,15 @@ def run_scheduler(slot: int, config: Path, live: bool = True) -> subprocess.Comp
     return subprocess.run([str(SCHEDULER)], env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
+def status_detail() -> dict:
+    """GET /v1/autonomy as `make status` prints it (the line before the status answer)."""
+    port = 18470 + int(os.environ.get("LEVIATHAN_CLUSTER_INDEX", "0"))  # not another engineer's forward
+    lines = subprocess.run(
+        ["make", "-s", "-C", str(REPO), "status", f"LOCAL_PORT={port}"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    return json.loads(lines[-2])
+
+
 def worker_names() -> set[str]:
     return set(kubectl("get", "jobs", "-n", NAMESPACE, "-l", f"app={WORKER_APP}", "-o", "name").stdout.split())
 
@@ -407,8 +416,12 @@ def test_a_failing_task_pauses_and_resumes_while_the_other_goes_on(installed, tm
     assert event["message"].startswith("Task flaky paused after 3 consecutive failures")
     assert "make resume-task TASK=flaky" in event["message"]
     assert f"job.batch/leviathan-worker-flaky-{slot + 3}" not in worker_names()
+    # The control plane reports the same pause (issue 10 item 4), in make status.
+    paused = [{"task": "flaky", "consecutive_failures": 3, "last_failed_job": f"leviathan-worker-flaky-{slot + 2}"}]
+    eventually(lambda: status_detail()["paused_tasks"] == paused, timeout=60, what="make status to show flaky paused")
     resumed = subprocess.run(["make", "-C", str(REPO), "resume-task", "TASK=flaky"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
+    eventually(lambda: status_detail()["paused_tasks"] == [], timeout=60, what="the pause to leave make status")
     result = run_scheduler(slot + 4, config)
     assert "⏸" not in result.stderr
     assert f"✓ Submitted job leviathan-worker-flaky-{slot + 4} (task flaky)" in result.stderr

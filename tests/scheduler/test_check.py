@@ -20,7 +20,7 @@ REVIEWS = kmock.resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews
 
 
 def chart_role_rules() -> list[dict[str, Any]]:
-    return find(render_chart(), "Role")["rules"]
+    return find(render_chart(), "Role", "leviathan-scheduler")["rules"]
 
 
 def authorize_as(emulator: KubeEmulator, rules: list[dict[str, Any]]) -> None:

@@ -1,4 +1,9 @@
-"""The Starlette application: routes, auth and the watcher's lifespan."""
+"""The Starlette application: module-level endpoints, and the wiring that gives them `app.state`.
+
+Each endpoint gets the app's parts (`ControlPlane`) from
+`request.app.state.control_plane`, as Starlette's own code reads `app.state`:
+one lookup per request, made by `counted`, which also counts the answer.
+"""
 
 from __future__ import annotations
 
@@ -18,21 +23,22 @@ from starlette.routing import Route
 
 from leviathan_config import config_path_from_env
 from leviathan_control_plane.autonomy import AutonomyView
+from leviathan_control_plane.cluster import CONFIGMAP_ENV, NAMESPACE_ENV, POD_NAME_ENV, ClusterWatch
 from leviathan_control_plane.followed_file import FollowedFile
 from leviathan_control_plane.metrics import ControlPlaneMetrics
 from leviathan_control_plane.token import (
-    TokenRead,
+    TokenSource,
     bearer_matches,
-    log_token_change,
-    read_token_file,
     static_token_from_env,
     token_file_from_env,
+    token_source,
 )
 from leviathan_control_plane.watcher import DirectoryWatcher
 
 DEFAULT_ENV = "LEVIATHAN_AUTONOMY_DEFAULT"
 
 log = logging.getLogger(__name__)
+
 
 _UNAUTHORIZED = JSONResponse(
     {"error": "unauthorized", "detail": "a valid bearer token is required"},
@@ -51,6 +57,10 @@ class Settings:
     default_enabled: bool = True
     token_file: str | None = None
     static_token: bytes | None = None
+    # The autonomy ConfigMap's name: set, the control plane reads and writes through the Kubernetes API.
+    configmap: str | None = None
+    namespace: str | None = None
+    pod_name: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -62,120 +72,145 @@ class Settings:
             default_enabled=raw_default == "true",
             token_file=token_file_from_env(environ),
             static_token=static_token_from_env(environ),
+            configmap=environ.get(CONFIGMAP_ENV) or None,
+            namespace=environ.get(NAMESPACE_ENV) or None,
+            pod_name=environ.get(POD_NAME_ENV) or environ.get("HOSTNAME") or None,
         )
+
+
+@dataclass(frozen=True)
+class ControlPlane:
+    """What the endpoints work with, kept in `app.state.control_plane`."""
+
+    autonomy: AutonomyView
+    token: TokenSource
+    followed: list[FollowedFile[Any]]  # the files /readyz vouches for
+    watcher: DirectoryWatcher
+    metrics: ControlPlaneMetrics
+    cluster: ClusterWatch  # who flipped the switch and the paused tasks, read through the API off the request path
+
+
+Endpoint = Callable[[Request, ControlPlane], Awaitable[Response]]
+
+
+def counted(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    # Counting here rather than in an ASGI middleware: a middleware layer cost
+    # about a tenth of the status throughput (make bench). One app.state lookup
+    # per request (Starlette's State resolves each attribute in Python).
+    async def counting(request: Request) -> Response:
+        parts: ControlPlane = request.app.state.control_plane
+        response = await endpoint(request, parts)
+        parts.metrics.count_response(response.status_code)
+        return response
+
+    return counting
+
+
+def _authorized(request: Request, parts: ControlPlane) -> bool:
+    return bearer_matches(request.headers.get("authorization"), parts.token.current)
+
+
+@counted
+async def status(request: Request, parts: ControlPlane) -> Response:
+    if not _authorized(request, parts):
+        return _UNAUTHORIZED
+    return parts.autonomy.current().status_response
+
+
+@counted
+async def detail(request: Request, parts: ControlPlane) -> Response:
+    if not _authorized(request, parts):
+        return _UNAUTHORIZED
+    return JSONResponse(parts.autonomy.detail() | parts.cluster.fields())
+
+
+@counted
+async def healthz(request: Request, parts: ControlPlane) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+@counted
+async def readyz(request: Request, parts: ControlPlane) -> Response:
+    if not parts.watcher.healthy:
+        return JSONResponse({"status": "config watcher is not running"}, status_code=503)
+    problems = [f.problem for f in parts.followed if f.problem]
+    if problems:
+        return JSONResponse({"status": "; ".join(problems) + ": serving the last content read"}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+@counted
+async def metrics_endpoint(request: Request, parts: ControlPlane) -> Response:
+    return Response(generate_latest(parts.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    request.app.state.control_plane.metrics.count_response(exc.status_code)
+    return JSONResponse({"error": exc.detail.lower()}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    request.app.state.control_plane.metrics.count_response(500)
+    return JSONResponse({"error": "internal error"}, status_code=500)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    parts: ControlPlane = app.state.control_plane
+    parts.watcher.start()
+    parts.cluster.start()
+    try:
+        yield
+    finally:
+        parts.cluster.stop()
+        parts.watcher.stop()
+
+
+ROUTES = [
+    Route("/v1/autonomy/status", status, methods=["GET"]),
+    Route("/v1/autonomy", detail, methods=["GET"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics_endpoint, methods=["GET"]),
+]
+
+
+def read_problem_reporter(metrics: ControlPlaneMetrics, kind: str) -> Callable[[FollowedFile[Any], str], None]:
+    """Logs and counts a followed file's passing read failure, and its end."""
+
+    def report(followed: FollowedFile[Any], problem: str) -> None:
+        if problem:
+            log.warning("%s: keeping the last %s read; /readyz answers 503 until the file reads again", problem, kind)
+        else:
+            log.info("%s %s reads again", kind, followed.path)
+        metrics.record_read_problem(kind, bool(problem))
+
+    return report
 
 
 def create_app(settings: Settings) -> Starlette:
     metrics = ControlPlaneMetrics(settings.config_path)
-
-    def read_problem_reporter(kind: str) -> Callable[[FollowedFile[Any], str], None]:
-        def report(followed: FollowedFile[Any], problem: str) -> None:
-            if problem:
-                log.warning(
-                    "%s: keeping the last %s read; /readyz answers 503 until the file reads again",
-                    problem,
-                    kind,
-                )
-            else:
-                log.info("%s %s reads again", kind, followed.path)
-            metrics.record_read_problem(kind, bool(problem))
-
-        return report
-
+    cluster = ClusterWatch(metrics, settings.configmap, settings.namespace, settings.pod_name)
     autonomy = AutonomyView(
-        settings.config_path, settings.default_enabled, metrics, on_problem=read_problem_reporter("config")
+        settings.config_path,
+        settings.default_enabled,
+        metrics,
+        on_problem=read_problem_reporter(metrics, "config"),
+        on_change=cluster.observe,
     )
-    followed: list[FollowedFile[Any]] = [autonomy.followed]
-    current_token: Callable[[], bytes | None]
-    if settings.token_file:
-        token_file = FollowedFile(
-            settings.token_file,
-            lambda path, _: read_token_file(path),
-            log_token_change,
-            lambda read: read.problem if read.transient else "",
-            read_problem_reporter("token"),
-        )
-        followed.append(token_file)
-
-        def current_token() -> bytes | None:
-            read: TokenRead = token_file.get()
-            return read.token
-    else:
-
-        def current_token() -> bytes | None:
-            return settings.static_token
-
-    watcher = DirectoryWatcher(followed)
-
-    def authorized(request: Request) -> bool:
-        return bearer_matches(request.headers.get("authorization"), current_token)
-
-    async def status(request: Request) -> Response:
-        if not authorized(request):
-            return _UNAUTHORIZED
-        return autonomy.current().status_response
-
-    async def detail(request: Request) -> Response:
-        if not authorized(request):
-            return _UNAUTHORIZED
-        return JSONResponse(autonomy.detail())
-
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        if not watcher.healthy:
-            return JSONResponse({"status": "config watcher is not running"}, status_code=503)
-        problems = [f.problem for f in followed if f.problem]
-        if problems:
-            detail = "; ".join(problems) + ": serving the last content read"
-            return JSONResponse({"status": detail}, status_code=503)
-        return JSONResponse({"status": "ready"})
-
-    async def metrics_endpoint(request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    def counted(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-        # Counting here rather than in an ASGI middleware: a middleware layer cost
-        # about a tenth of the status throughput (make bench).
-        async def counting(request: Request) -> Response:
-            response = await endpoint(request)
-            metrics.count_response(response.status_code)
-            return response
-
-        return counting
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        metrics.count_response(exc.status_code)
-        return JSONResponse({"error": exc.detail.lower()}, status_code=exc.status_code, headers=exc.headers)
-
-    async def server_error(request: Request, exc: Exception) -> Response:
-        metrics.count_response(500)
-        return JSONResponse({"error": "internal error"}, status_code=500)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        watcher.start()
-        try:
-            yield
-        finally:
-            watcher.stop()
+    token = token_source(settings.token_file, settings.static_token, read_problem_reporter(metrics, "token"))
+    followed = [autonomy.followed, *token.followed]
 
     app = Starlette(
-        routes=[
-            Route("/v1/autonomy/status", counted(status), methods=["GET"]),
-            Route("/v1/autonomy", counted(detail), methods=["GET"]),
-            Route("/healthz", counted(healthz), methods=["GET"]),
-            Route("/readyz", counted(readyz), methods=["GET"]),
-            Route("/metrics", counted(metrics_endpoint), methods=["GET"]),
-        ],
+        routes=ROUTES,
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
     # An unknown path is a 404 like any other, not a redirect to a slash-less twin.
     app.router.redirect_slashes = False
-    app.state.autonomy = autonomy
-    app.state.watcher = watcher
-    app.state.metrics = metrics
+    parts = ControlPlane(autonomy, token, followed, DirectoryWatcher(followed), metrics, cluster)
+    app.state.control_plane = parts
+    # The parts tests and tools reach for by name.
+    app.state.autonomy, app.state.watcher, app.state.metrics = autonomy, parts.watcher, metrics
     return app

@@ -62,9 +62,12 @@ class AutonomyView:
         default_enabled: bool,
         metrics: ControlPlaneMetrics,
         on_problem: Callable[[FollowedFile[Reported], str], None] | None = None,
+        on_change: Callable[[Reported | None, Reported], None] | None = None,
     ) -> None:
         self._default_enabled = default_enabled
         self._metrics = metrics
+        # Hears every change of the file's content (the cluster watch: Events, a fresh API read).
+        self._on_change_hook = on_change
         self.state_changed_at: float | None = None
         metrics.watch_review(self.review_overdue)
         self.followed: FollowedFile[Reported] = FollowedFile(
@@ -150,3 +153,5 @@ class AutonomyView:
             log.warning("%s: no review time is known; the switch is unaffected", printable(review.problem))
         self._metrics.record_config(config, current.enabled, state_changed)
         self._metrics.record_review(review, current.enabled)
+        if self._on_change_hook is not None:
+            self._on_change_hook(previous, current)

@@ -10,6 +10,10 @@ Alert examples (docs/RUNBOOK.md):
     leviathan_file_read_failing == 1
   a disable's review_by has passed (the switch stays off):
     leviathan_autonomy_review_overdue == 1
+  a task paused after failures (the scheduler stops submitting it):
+    leviathan_tasks_paused > 0
+  the Kubernetes API unreadable (who and the paused tasks are as last read):
+    leviathan_kubernetes_api_read_failing == 1
   off for a day with no review time:
     leviathan_autonomy_enabled == 0 and leviathan_autonomy_review_by_timestamp_seconds == 0
       and time() - leviathan_autonomy_disabled_since_timestamp_seconds > 86400
@@ -93,6 +97,31 @@ class ControlPlaneMetrics:
             "1 while the config's review_by cannot be read as a date and time with a zone.",
             registry=self.registry,
         )
+        self.api_read_failing = Gauge(
+            "leviathan_kubernetes_api_read_failing",
+            "1 while the last read of the ConfigMap stamp or the worker Jobs through the API failed.",
+            registry=self.registry,
+        )
+        self.api_read_failures = Counter(
+            "leviathan_kubernetes_api_read_failures",
+            "Reads through the Kubernetes API that failed.",
+            registry=self.registry,
+        )
+        self.paused_tasks = Gauge(
+            "leviathan_tasks_paused",
+            "Tasks paused after failures, as of the last read of the worker Jobs.",
+            registry=self.registry,
+        )
+        self.events = Counter(
+            "leviathan_switch_events",
+            "Switch changes recorded as Kubernetes Events by this replica.",
+            registry=self.registry,
+        )
+        self.event_failures = Counter(
+            "leviathan_switch_event_failures",
+            "Switch changes that could not be recorded as Kubernetes Events.",
+            registry=self.registry,
+        )
         self._by_code: dict[int, Counter] = {}
         self._sources = (f"configmap:{config_path}", SOURCE_NOT_MOUNTED, SOURCE_ERROR)
         for source in self._sources:
@@ -129,6 +158,11 @@ class ControlPlaneMetrics:
         self.read_failing.labels(file=file).set(1 if failing else 0)
         if failing:
             self.read_failures.labels(file=file).inc()
+
+    def record_api_read(self, ok: bool) -> None:
+        self.api_read_failing.set(0 if ok else 1)
+        if not ok:
+            self.api_read_failures.inc()
 
     def count_response(self, status: int) -> None:
         counter = self._by_code.get(status)

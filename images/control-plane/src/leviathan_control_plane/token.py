@@ -14,8 +14,10 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from leviathan_config import NotARegularFile, is_transient, read_mounted_file
+from leviathan_control_plane.followed_file import FollowedFile
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,33 @@ def static_token_from_env(environ: Mapping[str, str]) -> bytes | None:
 
 def token_file_from_env(environ: Mapping[str, str]) -> str | None:
     return environ.get(TOKEN_FILE_ENV) or None
+
+
+@dataclass(frozen=True)
+class TokenSource:
+    """Where the server takes the expected token from on each request."""
+
+    current: Callable[[], bytes | None]
+    # The token file to keep current, when the token comes from one.
+    followed: tuple[FollowedFile[TokenRead], ...] = ()
+
+
+def token_source(
+    token_file: str | None,
+    static_token: bytes | None,
+    on_problem: Callable[[FollowedFile[Any], str], None] | None = None,
+) -> TokenSource:
+    """The mounted token file, followed live, when one is named; else the static (local-run) token."""
+    if not token_file:
+        return TokenSource(lambda: static_token)
+    followed = FollowedFile(
+        token_file,
+        lambda path, _: read_token_file(path),
+        log_token_change,
+        lambda read: read.problem if read.transient else "",
+        on_problem,
+    )
+    return TokenSource(lambda: followed.get().token, (followed,))
 
 
 def initial_token(environ: Mapping[str, str] = os.environ) -> bytes:

@@ -13,13 +13,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+# Shared with the control plane, which reports the same pauses (GET /v1/autonomy).
+from leviathan_config.worker_jobs import SLOT_ANNOTATION, TASK_LABEL, is_ours, submitted_slot, task_of
 from leviathan_scheduler.settings import Task, WorkerSettings
 
-TASK_LABEL = "leviathan.io/task"
-SLOT_ANNOTATION = "leviathan.io/scheduled-time"
 CONFIG_ANNOTATION = "leviathan.io/config-sha256"
-# Set by the operator (make resume-task) on a task's Jobs: their failures no longer pause it.
-RESUMED_ANNOTATION = "leviathan.io/resumed"
 MAX_NAME = 63  # Job names become a pod label value, so 63 characters at most.
 
 # CronJob-made Job names end in the scheduled time, in minutes since the epoch.
@@ -122,18 +120,6 @@ def build_job(
     }
 
 
-def is_ours(job: Mapping[str, Any], selector: Mapping[str, str]) -> bool:
-    """The label check the API should have done; done again in case it did not."""
-    labels = (job.get("metadata") or {}).get("labels") or {}
-    return all(labels.get(key) == value for key, value in selector.items())
-
-
-def is_active(job: Mapping[str, Any]) -> bool:
-    """Unfinished: no Complete or Failed condition yet. A Job being deleted still counts."""
-    conditions = (job.get("status") or {}).get("conditions") or []
-    return not any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions)
-
-
 def cronjob_owner(jobs: list[dict[str, Any]], tick_job: str | None) -> dict[str, Any] | None:
     """An owner reference to the CronJob that started this tick, taken from the tick's own Job.
 
@@ -158,16 +144,6 @@ def cronjob_owner(jobs: list[dict[str, Any]], tick_job: str | None) -> dict[str,
     return None
 
 
-def submitted_slot(job: Mapping[str, Any]) -> int:
-    """The scheduled minute a worker Job was submitted for (its annotation, else its creation); -1 if unknown."""
-    metadata = job.get("metadata") or {}
-    stamp = (metadata.get("annotations") or {}).get(SLOT_ANNOTATION) or metadata.get("creationTimestamp")
-    try:
-        return int(datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp() // 60)
-    except (TypeError, ValueError):
-        return -1
-
-
 def last_submitted(jobs: list[dict[str, Any]], selector: Mapping[str, str]) -> dict[str, int]:
     """Per task, the newest scheduled minute among its listed worker Jobs, finished ones included."""
     newest: dict[str, int] = {}
@@ -176,38 +152,3 @@ def last_submitted(jobs: list[dict[str, Any]], selector: Mapping[str, str]) -> d
         if task is not None and is_ours(job, selector):
             newest[task] = max(newest.get(task, -1), submitted_slot(job))
     return newest
-
-
-def task_of(job: Mapping[str, Any]) -> str | None:
-    return ((job.get("metadata") or {}).get("labels") or {}).get(TASK_LABEL)
-
-
-def has_failed(job: Mapping[str, Any]) -> bool:
-    conditions = (job.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Failed" and c.get("status") == "True" for c in conditions)
-
-
-def failure_streaks(jobs: list[dict[str, Any]], selector: Mapping[str, str]) -> dict[str, tuple[int, str]]:
-    """Per task: how many of its newest finished worker Jobs failed in a row, and the newest of them.
-
-    A Complete Job ends the streak, and so does a failed one the operator marked resumed
-    (RESUMED_ANNOTATION); Jobs still running are left out.
-    """
-    by_task: dict[str, list[dict[str, Any]]] = {}
-    for job in jobs:
-        task = task_of(job)
-        if task is not None and is_ours(job, selector) and not is_active(job):
-            by_task.setdefault(task, []).append(job)
-    streaks: dict[str, tuple[int, str]] = {}
-    for task, finished in by_task.items():
-        finished.sort(key=lambda job: (submitted_slot(job), (job.get("metadata") or {}).get("name", "")), reverse=True)
-        count, last = 0, ""
-        for job in finished:
-            metadata = job.get("metadata") or {}
-            if not has_failed(job) or (metadata.get("annotations") or {}).get(RESUMED_ANNOTATION) == "true":
-                break
-            count += 1
-            last = last or metadata.get("name", "")
-        if count:
-            streaks[task] = (count, last)
-    return streaks

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from leviathan_config.worker_jobs import DEFAULT_PAUSE_AFTER_FAILURES
+
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
@@ -74,9 +76,6 @@ class WorkerSettings:
     run_as_group: int
     resources: Mapping[str, Mapping[str, str]]
     image_pull_secrets: tuple[str, ...]
-
-
-DEFAULT_PAUSE_AFTER_FAILURES = 3
 
 
 @dataclass(frozen=True)

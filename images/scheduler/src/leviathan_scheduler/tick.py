@@ -15,21 +15,14 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from leviathan_config import AutonomyConfig, ConfigState, parse_autonomy_config, read_autonomy_config
+from leviathan_config.worker_jobs import PauseRule, is_active, is_ours, paused_tasks, task_of
 from leviathan_scheduler.exit_codes import (
     EXIT_CONFIG_ERROR,
     EXIT_CONFIG_NOT_MOUNTED,
     EXIT_OK,
     EXIT_POLICY_REFUSED,
 )
-from leviathan_scheduler.jobs import (
-    build_job,
-    cronjob_owner,
-    failure_streaks,
-    is_active,
-    is_ours,
-    last_submitted,
-    task_of,
-)
+from leviathan_scheduler.jobs import build_job, cronjob_owner, last_submitted
 from leviathan_scheduler.output import say
 from leviathan_scheduler.plan import Plan, plan_tick
 from leviathan_scheduler.settings import SchedulerSettings, SettingsError, parse_settings
@@ -129,17 +122,15 @@ def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
 def _paused(jobs: list[dict[str, Any]], settings: SchedulerSettings, api: JobsApi) -> set[str]:
     """Tasks whose last pauseAfterFailures finished Jobs failed; one line for each, every tick, and one Event."""
     assert settings.worker is not None
-    if not settings.pause_after_failures:
-        return set()
-    paused = set()
-    streaks = failure_streaks(jobs, settings.worker.selector)
-    for task in settings.tasks:
-        count, last = streaks.get(task.name, (0, ""))
-        if count >= settings.pause_after_failures:
-            paused.add(task.name)
-            say(f"⏸ Task {task.name} paused after {count} consecutive failures (last: {last})")
-            _announce_pause(api, jobs, task.name, count, last, settings.worker.selector["app"])
-    return paused
+    rule = PauseRule(
+        tuple(task.name for task in settings.tasks), settings.worker.selector, settings.pause_after_failures
+    )
+    paused = paused_tasks(jobs, rule)
+    for pause in paused:
+        count, last = pause.consecutive_failures, pause.last_failed_job
+        say(f"⏸ Task {pause.task} paused after {count} consecutive failures (last: {last})")
+        _announce_pause(api, jobs, pause.task, count, last, settings.worker.selector["app"])
+    return {pause.task for pause in paused}
 
 
 def _announce_pause(api: JobsApi, jobs: list[dict[str, Any]], task: str, count: int, last: str, app: str) -> None:

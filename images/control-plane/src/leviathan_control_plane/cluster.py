@@ -1,0 +1,434 @@
+"""What the control plane reads from the Kubernetes API, and the Events it writes there.
+
+Off the request path: one background thread reads, every POLL_SECONDS and on
+each observed config change, the autonomy ConfigMap (its identity stamp) and
+the release's worker Jobs (the tasks paused after failures, by the shared
+rule in leviathan_config.worker_jobs), and records each observed switch change
+as an Event on the ConfigMap. Requests only copy the last answer, with its
+age. An API failure is a reported problem (a field and a metric), never an
+error answer and never a change of the switch.
+
+Used only when LEVIATHAN_CONFIGMAP names the ConfigMap (the chart sets it with
+controlPlane.kubernetesApi.enabled); the kubernetes client is imported in the
+thread, so a local run, the tests and `make bench` never load it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from leviathan_config import ConfigState, printable
+from leviathan_config.worker_jobs import PausedTask, label_selector, pause_rule_from, paused_tasks
+from leviathan_control_plane.autonomy import Reported
+from leviathan_control_plane.metrics import ControlPlaneMetrics
+
+log = logging.getLogger(__name__)
+
+CONFIGMAP_ENV = "LEVIATHAN_CONFIGMAP"
+NAMESPACE_ENV = "LEVIATHAN_NAMESPACE"
+POD_NAME_ENV = "LEVIATHAN_POD_NAME"
+POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+# Written by the chart's MutatingAdmissionPolicy (chart/templates/identity-stamp.yaml).
+STAMP_ANNOTATION = "autonomy.leviathan.io/switched-by"
+STAMP_NOT_YET = "unknown (no flip seen yet)"
+COMPONENT = "leviathan-control-plane"
+POLL_SECONDS = 10.0
+# (connect, read) seconds for one API call: the next poll is the retry.
+REQUEST_TIMEOUT = (3.0, 5.0)
+NO_ACCESS = (
+    f"no Kubernetes API access ({CONFIGMAP_ENV} is not set: controlPlane.kubernetesApi.enabled=false, or a local run)"
+)
+
+
+def _utc(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    """The last answer read through the API, and what is not known and why."""
+
+    switched_by: str | None = None
+    switched_by_problem: str | None = NO_ACCESS
+    paused: tuple[PausedTask, ...] | None = None
+    paused_problem: str | None = NO_ACCESS
+    read_at: float | None = None
+    problem: str | None = NO_ACCESS
+
+    def fields(self, now: float) -> dict[str, object]:
+        """The additions to GET /v1/autonomy."""
+        return {
+            "switched_by": self.switched_by,
+            "switched_by_problem": self.switched_by_problem,
+            "paused_tasks": None
+            if self.paused is None
+            else [
+                {"task": p.task, "consecutive_failures": p.consecutive_failures, "last_failed_job": p.last_failed_job}
+                for p in self.paused
+            ],
+            "paused_tasks_problem": self.paused_problem,
+            "kubernetes_api_read_at": _utc(self.read_at),
+            "kubernetes_api_read_age_seconds": None if self.read_at is None else round(max(0.0, now - self.read_at), 1),
+            "kubernetes_api_problem": self.problem,
+        }
+
+
+@dataclass(frozen=True)
+class Change:
+    """A switch change the control plane observed in the mounted file, to record as an Event."""
+
+    reason: str
+    kind: str  # Normal or Warning
+    message: str
+    config_sha256: str
+
+
+def change_between(previous: Reported | None, current: Reported) -> Change | None:
+    """The Event for a switch change: on/off, config unusable/usable again, or a new source; None otherwise."""
+    if previous is None:
+        return None  # the first read at start-up is not a change
+    was_loaded = previous.config.state is ConfigState.LOADED
+    is_loaded = current.config.state is ConfigState.LOADED
+    if was_loaded and not is_loaded:
+        reason, kind = "AutonomyConfigUnusable", "Warning"
+    elif is_loaded and not was_loaded:
+        reason, kind = "AutonomyConfigUsable", "Normal"
+    elif current.enabled != previous.enabled:
+        reason, kind = ("AutonomyEnabled", "Normal") if current.enabled else ("AutonomyDisabled", "Warning")
+    elif current.source != previous.source:
+        reason, kind = "AutonomySourceChanged", "Warning"
+    else:
+        return None
+    on = {True: "true", False: "false"}
+    message = f"autonomy_enabled {on[previous.enabled]} -> {on[current.enabled]} (source: {current.source})"
+    if current.config.problem:
+        message += f"; problem: {current.config.problem}"
+    if current.config.reason:
+        message += f"; reason: {current.config.reason}"
+    return Change(reason, kind, printable(message), current.config.sha256)
+
+
+def event_name(configmap: str, change: Change, resource_version: str) -> str:
+    """The same name in every replica for the same observed change, so only the first create succeeds.
+
+    From what all replicas see alike: the change, the new file's content and the
+    ConfigMap's resourceVersion when it is read (docs/DECISIONS.md has the limits).
+    """
+    key = f"{change.reason}\n{change.config_sha256}\n{resource_version}"
+    return f"{configmap}.{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+class ClusterWatch:
+    """The background reader and Event writer; `facts` is the last answer."""
+
+    def __init__(
+        self,
+        metrics: ControlPlaneMetrics,
+        configmap: str | None,
+        namespace: str | None = None,
+        pod_name: str | None = None,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
+        self._metrics = metrics
+        self.configmap = configmap
+        self._namespace = namespace
+        self._pod_name = pod_name or ""
+        self._poll_seconds = poll_seconds
+        self.facts = ClusterFacts()
+        self._config: Reported | None = None
+        self._changes: list[Change] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._resource_version = ""
+        self._logged_problem: str | None = None
+        self._logged_event_problem: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.configmap is not None
+
+    def fields(self) -> dict[str, object]:
+        return self.facts.fields(time.time())
+
+    def observe(self, previous: Reported | None, current: Reported) -> None:
+        """Called by the config's follower on every change: note the Event to write, and read again now."""
+        if not self.enabled:
+            return
+        change = change_between(previous, current)
+        with self._lock:
+            self._config = current
+            if change is not None:
+                self._changes.append(change)
+        self._wake.set()
+
+    def start(self) -> None:
+        if not self.enabled or self._thread is not None:
+            return
+        self.facts = ClusterFacts(None, "not read yet", None, "not read yet", None, "not read yet")
+        self._thread = threading.Thread(target=self._run, name="kubernetes-api", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)  # a daemon thread: an API call under way must not hold up shutdown
+            self._thread = None
+
+    # ---- the thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        api: _Api | None = None
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                if api is None:
+                    api = _Api.connect(self._namespace)
+                    log.info(
+                        "reading ConfigMap %s and the worker Jobs in namespace %s through the Kubernetes API "
+                        "every %gs; switch changes become Events",
+                        self.configmap,
+                        api.namespace,
+                        self._poll_seconds,
+                    )
+                self._read(api)
+            except ApiProblem as exc:
+                self._failed(exc.problem)
+            except Exception as exc:  # never let the thread die: the next poll tries again
+                self._failed(f"{type(exc).__name__}: {exc}"[:300])
+            if api is not None:
+                self._write_events(api)
+            self._wake.wait(self._poll_seconds)
+
+    def _read(self, api: _Api) -> None:
+        assert self.configmap is not None
+        with self._lock:
+            config = self._config
+        configmap = api.get_configmap(self.configmap)
+        self._resource_version = ((configmap or {}).get("metadata") or {}).get("resourceVersion", "")
+        who, who_problem = _stamp(configmap, self.configmap)
+        paused: tuple[PausedTask, ...] | None = None
+        paused_problem: str | None = None
+        document = config.config.document if config is not None else None
+        if document is None:
+            paused_problem = "the config is unusable, so the scheduler submits nothing (it fails closed)"
+        else:
+            try:
+                rule, release_selector = pause_rule_from(document)
+            except ValueError as exc:
+                rule, release_selector = None, {}
+                paused_problem = f"cannot read the scheduler's settings: {exc} (the scheduler fails closed on it)"
+            if rule is None:
+                paused = () if paused_problem is None else None
+            else:
+                jobs = api.list_jobs(label_selector(release_selector))
+                paused = tuple(paused_tasks(jobs, rule))
+        self.facts = ClusterFacts(who, who_problem, paused, paused_problem, time.time(), None)
+        self._metrics.record_api_read(True)
+        self._metrics.paused_tasks.set(len(paused or ()))
+        if self._logged_problem is not None:
+            log.info("Kubernetes API reads work again")
+            self._logged_problem = None
+
+    def _failed(self, problem: str) -> None:
+        last = self.facts
+        keep = last.read_at is not None
+        self.facts = ClusterFacts(
+            last.switched_by if keep else None,
+            last.switched_by_problem if keep else problem,
+            last.paused if keep else None,
+            last.paused_problem if keep else problem,
+            last.read_at,
+            problem,
+        )
+        self._metrics.record_api_read(False)
+        if problem != self._logged_problem:
+            log.warning("%s: GET /v1/autonomy keeps the last answer read, with its age", problem)
+            self._logged_problem = problem
+
+    def _write_events(self, api: _Api) -> None:
+        with self._lock:
+            changes, self._changes = self._changes, []
+        for change in changes:
+            assert self.configmap is not None
+            resource_version = self._resource_version
+            who = self.facts.switched_by
+            message = change.message + (f"; switched by {who}" if who else "")
+            event = _event(
+                event_name(self.configmap, change, resource_version),
+                api.namespace,
+                self.configmap,
+                resource_version,
+                change,
+                message,
+                self._pod_name,
+            )
+            try:
+                created = api.create_event(event)
+            except ApiProblem as exc:
+                self._metrics.event_failures.inc()
+                if exc.problem != self._logged_event_problem:
+                    log.warning("cannot record the switch change as an Event: %s", exc.problem)
+                    self._logged_event_problem = exc.problem
+                continue
+            self._logged_event_problem = None
+            if created:
+                self._metrics.events.inc()
+
+
+def _stamp(configmap: Mapping[str, Any] | None, name: str) -> tuple[str | None, str | None]:
+    if configmap is None:
+        return None, f"ConfigMap {name} does not exist"
+    stamp = ((configmap.get("metadata") or {}).get("annotations") or {}).get(STAMP_ANNOTATION)
+    if stamp == STAMP_NOT_YET:
+        return None, "no flip since the identity stamp policy was installed"
+    if not stamp:
+        return None, (
+            f"the ConfigMap has no {STAMP_ANNOTATION} annotation: the API server does not serve "
+            "MutatingAdmissionPolicy (or it was off when the switch last moved); see the audit log"
+        )
+    return printable(stamp), None
+
+
+def _event(
+    name: str,
+    namespace: str,
+    configmap: str,
+    resource_version: str,
+    change: Change,
+    message: str,
+    pod_name: str,
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    involved: dict[str, str] = {"apiVersion": "v1", "kind": "ConfigMap", "name": configmap, "namespace": namespace}
+    if resource_version:
+        involved["resourceVersion"] = resource_version
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": name, "namespace": namespace},
+        "involvedObject": involved,
+        "reason": change.reason,
+        "message": message[:1024],
+        "type": change.kind,
+        "source": {"component": COMPONENT},
+        "reportingComponent": COMPONENT,
+        "reportingInstance": pod_name[:128],
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+    }
+
+
+class ApiProblem(Exception):
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+class _Api:
+    """The three calls, with the official client; JSON in and out (no model classes)."""
+
+    def __init__(self, api_client: Any, namespace: str) -> None:
+        from kubernetes import client
+
+        self._core = client.CoreV1Api(api_client)
+        self._batch = client.BatchV1Api(api_client)
+        self.namespace = namespace
+
+    @classmethod
+    def connect(cls, namespace: str | None) -> _Api:
+        try:
+            from kubernetes import client, config
+        except ImportError as exc:
+            raise ApiProblem(f"the kubernetes client is not installed: {exc}") from None
+        configuration = client.Configuration()
+        try:
+            if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+                config.load_incluster_config(client_configuration=configuration)
+                namespace = namespace or _read_pod_namespace()
+            else:
+                config.load_kube_config(client_configuration=configuration)
+                if not namespace:
+                    _, context = config.list_kube_config_contexts()
+                    namespace = (context or {}).get("context", {}).get("namespace")
+        except Exception as exc:  # the loaders raise several types; all mean "no credentials"
+            raise ApiProblem(f"cannot load Kubernetes credentials: {exc}"[:300]) from None
+        if not namespace:
+            raise ApiProblem(f"cannot tell the namespace: set {NAMESPACE_ENV}")
+        configuration.retries = False  # the next poll is the retry
+        return cls(client.ApiClient(configuration), namespace)
+
+    def get_configmap(self, name: str) -> dict[str, Any] | None:
+        return self._call(
+            f"get configmaps/{name}",
+            lambda: self._core.read_namespaced_config_map(
+                name, self.namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+            ),
+            missing_ok=True,
+        )
+
+    def list_jobs(self, selector: str) -> list[dict[str, Any]]:
+        answer = self._call(
+            "list jobs.batch",
+            lambda: self._batch.list_namespaced_job(
+                self.namespace, label_selector=selector, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+            ),
+        )
+        items = (answer or {}).get("items")
+        if not isinstance(items, list):
+            raise ApiProblem("the Kubernetes API answered list jobs.batch with something that is not a Job list")
+        return items
+
+    def create_event(self, event: dict[str, Any]) -> bool:
+        """True when created; False when another replica already recorded this change."""
+        answer = self._call(
+            "create events",
+            lambda: self._core.create_namespaced_event(
+                self.namespace, event, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+            ),
+            exists_ok=True,
+        )
+        return answer is not None
+
+    def _call(self, what: str, request: Any, missing_ok: bool = False, exists_ok: bool = False) -> Any:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            response = request()
+        except ApiException as exc:
+            if (exc.status == 404 and missing_ok) or (exc.status == 409 and exists_ok):
+                return None
+            hint = ": check the control plane's Role" if exc.status in (401, 403) else ""
+            raise ApiProblem(
+                f"Kubernetes API answered {what} in namespace {self.namespace} with {exc.status} {exc.reason}{hint}"
+            ) from None
+        except Exception as exc:  # urllib3 and socket errors: the API is unreachable
+            reason = getattr(exc, "reason", None) or exc
+            raise ApiProblem(f"cannot reach the Kubernetes API for {what}: {type(reason).__name__}"[:300]) from None
+        try:
+            return json.loads(response.data)
+        except ValueError:
+            raise ApiProblem(f"the Kubernetes API answered {what} with something that is not JSON") from None
+
+
+def _read_pod_namespace() -> str | None:
+    try:
+        return POD_NAMESPACE_FILE.read_text().strip() or None
+    except OSError:
+        return None

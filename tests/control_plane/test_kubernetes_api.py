@@ -1,0 +1,175 @@
+"""GET /v1/autonomy's who and paused tasks, and the switch-change Events, through a real
+control plane talking to a kmock API emulator (issues 10 and 14).
+
+The API is off the request path: whatever it does, /v1/autonomy/status answers as the
+file says, and GET /v1/autonomy answers 200 with what is not known and why.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import kmock
+import pytest
+
+from kubelet_volume import publish
+from support.api_read import detail, detail_after_api_read
+from support.control_plane import ControlPlaneServer
+from support.emulator import CONFIGMAPS, NAMESPACE, KubeEmulator, finished_status, job
+
+from .conftest import bearer, eventually
+
+CONFIGMAP = "leviathan-autonomy-config"
+STAMP = "autonomy.leviathan.io/switched-by"
+EVENTS = "v1/events"
+CONFIG = """autonomy_enabled: {enabled}
+reason: "INC-7: runaway retries"
+scheduler:
+  tasks:
+    - name: inventory
+      image: busybox:1.37.0
+worker:
+  selector: {{app: leviathan-worker, app.kubernetes.io/instance: leviathan}}
+  releaseSelector: {{app.kubernetes.io/instance: leviathan}}
+"""
+WORKER_LABELS = {"app": "leviathan-worker", "app.kubernetes.io/instance": "leviathan", "leviathan.io/task": "inventory"}
+
+
+def config_map(text: str, stamp: str | None = None, resource_version: int = 41) -> dict:
+    metadata: dict = {"name": CONFIGMAP, "namespace": NAMESPACE, "resourceVersion": str(resource_version)}
+    if stamp is not None:
+        metadata["annotations"] = {STAMP: stamp}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {"dev.yaml": text}}
+
+
+def failed_job(minute: int) -> dict:
+    manifest = job(f"leviathan-worker-inventory-{minute}", WORKER_LABELS)
+    manifest["metadata"]["annotations"] = {"leviathan.io/scheduled-time": f"2026-11-27T08:{minute:02d}:00Z"}
+    manifest["status"] = finished_status("Failed")
+    return manifest
+
+
+@pytest.fixture
+def emulator():
+    with KubeEmulator() as running:
+        running.call(
+            lambda k: k.resources.__setitem__(
+                EVENTS, kmock.ResourceInfo(kind="Event", namespaced=True, verbs={"create", "get", "list"})
+            )
+        )
+        yield running
+
+
+def stored_events(emulator: KubeEmulator) -> list[dict]:
+    return emulator.call(
+        lambda k: [copy.deepcopy(dict(o.raw)) for (r, _, _), o in k.objects.items() if r.plural == "events"]
+    )
+
+
+@pytest.fixture
+def start(emulator: KubeEmulator, mount: Path, config_path: Path, token_file: Path, tmp_path: Path):
+    """start(name) runs a control plane with API access to the emulator; all are stopped at the end."""
+    kubeconfig = emulator.kubeconfig(tmp_path / "kubeconfig")
+    publish(mount, {"dev.yaml": CONFIG.format(enabled="true")})
+    servers = []
+
+    def start_one(name: str = "replica-a") -> ControlPlaneServer:
+        env = {"KUBECONFIG": str(kubeconfig), "LEVIATHAN_CONFIGMAP": CONFIGMAP, "HOME": str(tmp_path), "HOSTNAME": name}
+        servers.append(ControlPlaneServer(config_path, token_file, tmp_path / f"{name}.log", extra_env=env))
+        return servers[-1]
+
+    yield start_one
+    for server in servers:
+        server.stop()
+
+
+def test_without_api_access_who_and_paused_tasks_are_null_and_say_why(client):
+    body = client.get("/v1/autonomy", headers=bearer()).json()
+    for field in ("switched_by", "paused_tasks", "kubernetes_api_read_at", "kubernetes_api_read_age_seconds"):
+        assert body[field] is None
+    for field in ("switched_by_problem", "paused_tasks_problem", "kubernetes_api_problem"):
+        assert body[field].startswith("no Kubernetes API access (LEVIATHAN_CONFIGMAP is not set")
+
+
+def test_who_flipped_and_the_paused_task_come_from_the_api(emulator, start):
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
+    emulator.seed(*(failed_job(minute) for minute in (10, 20, 30)))
+    body = detail_after_api_read(start())
+    assert body["switched_by"] == "alice"
+    assert body["switched_by_problem"] is None
+    assert body["paused_tasks"] == [
+        {"task": "inventory", "consecutive_failures": 3, "last_failed_job": "leviathan-worker-inventory-30"}
+    ]
+    assert body["paused_tasks_problem"] is None
+    assert body["kubernetes_api_problem"] is None
+    assert 0 <= body["kubernetes_api_read_age_seconds"] < 10
+    assert {p["labelSelector"] for p in emulator.params("LIST")} == {"app.kubernetes.io/instance=leviathan"}
+
+
+@pytest.mark.parametrize(
+    ("stamp", "why"),
+    [(None, "MutatingAdmissionPolicy"), ("unknown (no flip seen yet)", "no flip since the identity stamp policy")],
+)
+def test_an_unknown_identity_is_null_with_the_reason(emulator, start, stamp, why):
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp=stamp), resource=CONFIGMAPS)
+    body = detail_after_api_read(start())
+    assert body["switched_by"] is None
+    assert why in body["switched_by_problem"]
+
+
+def test_an_api_failure_is_a_reported_problem_never_an_error_answer(emulator, start, mount):
+    emulator.react(lambda k: k[kmock.action.FETCH, kmock.resource(CONFIGMAPS)] << 500)
+    server = start()
+    eventually(lambda: "500" in (detail(server)["kubernetes_api_problem"] or ""), timeout=10)
+    body = detail(server)
+    assert "get configmaps/leviathan-autonomy-config" in body["kubernetes_api_problem"]
+    assert "500" in body["kubernetes_api_problem"]
+    assert body["switched_by"] is None and body["switched_by_problem"] == body["kubernetes_api_problem"]
+    assert server.status() == {"autonomy_enabled": True, "source": f"configmap:{mount / 'dev.yaml'}"}
+    metrics = server.get("/metrics").body.decode()
+    assert "leviathan_kubernetes_api_read_failing 1.0" in metrics
+    assert server.logs().count("keeps the last answer read") == 1
+
+
+def test_each_switch_change_is_one_event_however_many_replicas_see_it(emulator, start, mount):
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
+    replicas = [start("replica-a"), start("replica-b")]
+    for replica in replicas:
+        detail_after_api_read(replica)
+    emulator.seed(config_map(CONFIG.format(enabled="false"), stamp="bob", resource_version=42), resource=CONFIGMAPS)
+    publish(mount, {"dev.yaml": CONFIG.format(enabled="false")})
+    eventually(lambda: len(emulator.bodies("CREATE")) == 2, timeout=10)
+    [event] = stored_events(emulator)
+    assert event["reason"] == "AutonomyDisabled"
+    assert event["type"] == "Warning"
+    assert event["involvedObject"] == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": CONFIGMAP,
+        "namespace": NAMESPACE,
+        "resourceVersion": "42",
+    }
+    assert event["message"] == (
+        f"autonomy_enabled true -> false (source: configmap:{mount / 'dev.yaml'}); "
+        "reason: INC-7: runaway retries; switched by bob"
+    )
+    assert event["metadata"]["name"].startswith(CONFIGMAP + ".")
+    counts = [r.get("/metrics").body.decode() for r in replicas]
+    assert sorted("leviathan_switch_events_total 1.0" in text for text in counts) == [False, True]
+
+
+def test_an_event_that_cannot_be_written_is_logged_once_and_counted(emulator, start, mount):
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
+    emulator.react(lambda k: k[kmock.action.CREATE, kmock.resource(EVENTS)] << 403)
+    server = start()
+    detail_after_api_read(server)
+    for count, enabled in enumerate(("false", "true", "false"), start=1):
+        # Each edit is a new resourceVersion, as on a real API server (it names the Event).
+        emulator.seed(config_map(CONFIG.format(enabled=enabled), "alice", 41 + count), resource=CONFIGMAPS)
+        publish(mount, {"dev.yaml": CONFIG.format(enabled=enabled)})
+        failed = f"leviathan_switch_event_failures_total {count}.0"
+        eventually(lambda failed=failed: failed in server.get("/metrics").body.decode(), timeout=10)
+    assert server.status() == {"autonomy_enabled": False, "source": f"configmap:{mount / 'dev.yaml'}"}
+    assert server.logs().count("cannot record the switch change as an Event") == 1
+    assert detail(server)["kubernetes_api_problem"] is None
