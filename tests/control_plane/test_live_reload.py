@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kubelet_volume import DATA, publish, remove
+from support.contract import SOURCE_ERROR, SOURCE_NOT_MOUNTED, configmap_source
 from support.control_plane import TOKEN, ControlPlaneServer
 from support.paths import CONTROL_PLANE
 
@@ -21,11 +22,11 @@ OFF = "autonomy_enabled: false\n"
 
 
 def configmap(path: Path, enabled: bool) -> dict:
-    return {"autonomy_enabled": enabled, "source": f"configmap:{path}"}
+    return {"autonomy_enabled": enabled, "source": configmap_source(path)}
 
 
-NOT_MOUNTED = {"autonomy_enabled": True, "source": "default (config not mounted)"}
-ERROR = {"autonomy_enabled": True, "source": "default (error reading config)"}
+NOT_MOUNTED = {"autonomy_enabled": True, "source": SOURCE_NOT_MOUNTED}
+ERROR = {"autonomy_enabled": True, "source": SOURCE_ERROR}
 
 
 class TestKubeletUpdates:
@@ -252,7 +253,7 @@ class TestCheckAgainstTheMountedConfig:
         )
 
     def test_passes_and_says_what_it_checked(self, server, token_file, config_path):
-        result = self.check(server, token_file, config_path, f"configmap:{config_path}")
+        result = self.check(server, token_file, config_path, configmap_source(config_path))
         assert result.returncode == 0, result.stderr
         assert result.stdout == (
             f"✓ autonomy_enabled is true (source: configmap:{config_path}), as {config_path} mounted here says\n"
@@ -260,30 +261,31 @@ class TestCheckAgainstTheMountedConfig:
 
     def test_follows_the_file_not_a_rendered_value(self, server, token_file, config_path, mount):
         publish(mount, {"dev.yaml": OFF})
-        eventually(lambda: self.check(server, token_file, config_path, f"configmap:{config_path}").returncode == 0)
+        eventually(lambda: self.check(server, token_file, config_path, configmap_source(config_path)).returncode == 0)
 
     def test_fails_when_the_server_reads_another_file(self, server, token_file, config_path, tmp_path):
         other = tmp_path / "test-pod-mount"
         publish(other, {"dev.yaml": OFF})
-        result = self.check(server, token_file, other / "dev.yaml", f"configmap:{config_path}")
+        result = self.check(server, token_file, other / "dev.yaml", configmap_source(config_path))
         assert result.returncode == 1
         assert f"expected false as {other / 'dev.yaml'} mounted here says" in result.stderr
 
     def test_fails_on_the_wrong_source(self, server, token_file, config_path):
-        result = self.check(server, token_file, config_path, "configmap:/etc/leviathan/autonomy/prod.yaml")
+        prod = configmap_source("/etc/leviathan/autonomy/prod.yaml")
+        result = self.check(server, token_file, config_path, prod)
         assert result.returncode == 1
-        assert "expected source configmap:/etc/leviathan/autonomy/prod.yaml" in result.stderr
+        assert f"expected source {prod}" in result.stderr
 
     @pytest.mark.parametrize(
         ("content", "source"),
-        [(None, "default (config not mounted)"), ("autonomy_enabled: yes\n", "default (error reading config)")],
+        [(None, SOURCE_NOT_MOUNTED), ("autonomy_enabled: yes\n", SOURCE_ERROR)],
     )
     def test_fails_while_the_mounted_config_is_unusable(
         self, server, token_file, config_path, tmp_path, content, source
     ):
         broken = tmp_path / "broken"
         publish(broken, {} if content is None else {"dev.yaml": content})
-        result = self.check(server, token_file, broken / "dev.yaml", f"configmap:{config_path}")
+        result = self.check(server, token_file, broken / "dev.yaml", configmap_source(config_path))
         assert result.returncode == 1
         assert f"✗ the config mounted here is unusable ({source})" in result.stderr
         assert "Traceback" not in result.stderr

@@ -19,7 +19,7 @@ import pytest
 
 from support.paths import CHART, REPO, VALUES_DIR
 
-from .conftest import CONTRACT, NAMESPACE, RELEASE, eventually, helm, in_cluster, kubectl, run, token
+from .conftest import CONTRACT, NAMESPACE, RELEASE, SOURCE, eventually, helm, in_cluster, kubectl, run, token
 
 CONFIGMAP = CONTRACT.names["configmap"]
 CRONJOB = CONTRACT.names["scheduler"]
@@ -344,4 +344,4 @@ def test_make_status_shows_state_reason_who_and_since_when(restricted):
     answer = json.loads(detail)
     assert answer["autonomy_enabled"] is False and answer["reason"] == "INC-10: until reviewed"
     assert answer["state_changed_at"].endswith("Z") and answer["disabled_since"] == answer["state_changed_at"]
-    assert json.loads(status) == {"autonomy_enabled": False, "source": "configmap:/etc/leviathan/autonomy/dev.yaml"}
+    assert json.loads(status) == {"autonomy_enabled": False, "source": SOURCE}

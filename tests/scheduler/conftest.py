@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from kubelet_volume import publish
+from support.contract import DISABLED_LINE, EXITING_LINE
 from support.emulator import NAMESPACE, KubeEmulator, job
 from support.helm import render_chart
 from support.paths import SCHEDULER
@@ -53,10 +54,7 @@ BASE_VALUES: dict[str, Any] = {
     "scheduler": {"maxConcurrentWorkers": 5, "maxJobsPerTick": 3, "tasks": TASKS},
 }
 
-DISABLED_LINES = [
-    "⚠ Autonomy disabled in configuration (autonomy_enabled: false)",
-    "✓ Scheduler exiting cleanly without submitting jobs",
-]
+DISABLED_LINES = [DISABLED_LINE, EXITING_LINE]
 
 
 def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,9 +13,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from leviathan_config import ConfigState, printable, read_autonomy_config
+from leviathan_config import DEFAULT_CONFIG_PATH, ConfigState, configmap_source, printable, read_autonomy_config
 from leviathan_control_plane.server import ServerLimits, uvicorn_settings
-from leviathan_control_plane.token import TokenConfigError, initial_token
+from leviathan_control_plane.token import TOKEN_ENV, TokenConfigError, initial_token
 
 log = logging.getLogger("leviathan_control_plane")
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         help="expect what this config file says, read with the shared reader (helm test mounts the live ConfigMap); "
         "fails while the file is missing or invalid",
     )
-    check.add_argument("--expect-source", help="also require this source (configmap:/etc/leviathan/autonomy/dev.yaml)")
+    check.add_argument("--expect-source", help=f"also require this source ({configmap_source(DEFAULT_CONFIG_PATH)})")
     check.add_argument(
         "--timeout",
         type=float,
@@ -163,7 +163,7 @@ def _serve(host: str, port: int, log_level: str, limits: ServerLimits) -> int:
         host,
         port,
         settings.config_path,
-        "file " + settings.token_file if settings.token_file else "LEVIATHAN_CONTROL_PLANE_TOKEN",
+        "file " + settings.token_file if settings.token_file else TOKEN_ENV,
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, **uvicorn_settings(limits))
     return EXIT_OK

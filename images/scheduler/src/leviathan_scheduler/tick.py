@@ -15,7 +15,7 @@ import yaml
 
 from leviathan_config import AutonomyConfig, ConfigState, parse_autonomy_config, read_autonomy_config
 from leviathan_scheduler.exit_codes import (
-    EXIT_CONFIG_ERROR,
+    CONFIG_EXIT_CODES,
     EXIT_CONFIG_NOT_MOUNTED,
     EXIT_OK,
     EXIT_POLICY_REFUSED,
@@ -29,7 +29,7 @@ from leviathan_scheduler.jobs import (
     last_submitted,
     task_of,
 )
-from leviathan_scheduler.output import say
+from leviathan_scheduler.output import config_unusable, say
 from leviathan_scheduler.plan import Plan, plan_tick
 from leviathan_scheduler.settings import SchedulerSettings, SettingsError, parse_settings
 
@@ -60,8 +60,7 @@ def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
     try:
         settings = parse_settings(config.document)
     except SettingsError as exc:
-        say(f"✗ Error reading config: {exc}; failing closed without submitting jobs")
-        return EXIT_CONFIG_ERROR
+        return config_unusable(ConfigState.ERROR, str(exc))
     if not settings.tasks:
         say("✓ Autonomy enabled but no tasks are declared (scheduler.tasks): nothing to submit")
         return EXIT_OK
@@ -176,7 +175,7 @@ def _stop_unless_enabled(config: AutonomyConfig, disabled_line: str, unusable_li
         say(disabled_line)
         return EXIT_OK
     say(unusable_line)
-    return EXIT_CONFIG_NOT_MOUNTED if config.state is ConfigState.NOT_MOUNTED else EXIT_CONFIG_ERROR
+    return CONFIG_EXIT_CODES[config.state]
 
 
 def _dry_run(config: AutonomyConfig, settings: SchedulerSettings, options: TickOptions) -> int:
