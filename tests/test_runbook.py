@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubelet_volume import publish
 from support.contract import (
     CONFIG_PATH,
     CONTRACT_FILE,
@@ -33,6 +32,7 @@ from support.contract import (
 )
 from support.control_plane import TOKEN, ControlPlaneServer
 from support.helm import helm, pod_spec, render_chart
+from support.kubelet_volume import publish
 from support.paths import CHART, REPO, SCHEDULER, VALUES_DIR
 from support.runbook_docs import (
     blocks,

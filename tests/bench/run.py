@@ -33,8 +33,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "hack")]
 
-from kubelet_volume import publish  # noqa: E402
 from support.control_plane import free_port  # noqa: E402
+from support.kubelet_volume import publish  # noqa: E402
 from support.paths import CONTROL_PLANE, PYTHON, SCHEDULER  # noqa: E402
 
 TOKEN = "bench-token-0123456789abcdefghijklmnopqrstuv"

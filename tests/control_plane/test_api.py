@@ -8,12 +8,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from kubelet_volume import publish, remove
 from leviathan_control_plane.app import Settings, create_app
 from support.contract import SOURCE_ERROR, SOURCE_NOT_MOUNTED, configmap_source
-from support.control_plane import TOKEN
-
-from .conftest import bearer, eventually, status_becomes
+from support.control_plane import TOKEN, bearer, eventually, status_becomes
+from support.kubelet_volume import publish, remove
 
 
 class TestStatus:

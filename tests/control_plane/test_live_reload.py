@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from kubelet_volume import DATA, publish, remove
 from support.contract import SOURCE_ERROR, SOURCE_NOT_MOUNTED, configmap_source
-from support.control_plane import TOKEN, ControlPlaneServer
+from support.control_plane import TOKEN, ControlPlaneServer, eventually
+from support.kubelet_volume import DATA, publish, remove
 from support.paths import CONTROL_PLANE
-
-from .conftest import eventually
 
 ON = "autonomy_enabled: true\n"
 OFF = "autonomy_enabled: false\n"

@@ -8,12 +8,10 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kubelet_volume import publish
 from leviathan_config import read_autonomy_config
 from support.contract import SOURCE_ERROR, SOURCE_NOT_MOUNTED, configmap_source
-from support.control_plane import TOKEN
-
-from .conftest import bearer, eventually
+from support.control_plane import TOKEN, bearer, eventually
+from support.kubelet_volume import publish
 
 SOURCES = (SOURCE_NOT_MOUNTED, SOURCE_ERROR)
 FIXTURES_REUSED = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)

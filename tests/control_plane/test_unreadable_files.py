@@ -17,12 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from kubelet_volume import DATA, publish
 from support.contract import SOURCE_ERROR, configmap_source
-from support.control_plane import TOKEN, ControlPlaneServer
+from support.control_plane import TOKEN, ControlPlaneServer, eventually
+from support.kubelet_volume import DATA, publish
 from support.paths import CONTROL_PLANE
-
-from .conftest import eventually
 
 OFF = "autonomy_enabled: false\n"
 ERROR = {"autonomy_enabled": True, "source": SOURCE_ERROR}

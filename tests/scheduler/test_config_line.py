@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from support.contract import configmap_source, load_contract
-
-from .conftest import DISABLED_LINES
+from support.scheduler import DISABLED_LINES
 
 
 def config_line(config_path, enabled: bool) -> str:

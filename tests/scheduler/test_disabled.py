@@ -11,8 +11,7 @@ import pytest
 from support.contract import configmap_source
 from support.emulator import write_kubeconfig
 from support.paths import PYTHON
-
-from .conftest import DISABLED_LINES, assert_no_traceback, lines, worker_jobs
+from support.scheduler import DISABLED_LINES, assert_no_traceback, lines, worker_jobs
 
 RUN_MAIN = "from leviathan_scheduler.cli import main; raise SystemExit(main())"
 

@@ -7,11 +7,10 @@ import os
 import pytest
 import yaml
 
-from kubelet_volume import publish
 from leviathan_config import MAX_CONFIG_BYTES
+from support.kubelet_volume import publish
 from support.paths import PYTHON
-
-from .conftest import CONFIG_FILE, assert_no_traceback, chart_config, lines, worker_jobs
+from support.scheduler import CONFIG_FILE, assert_no_traceback, chart_config, lines, worker_jobs
 
 FAIL_CLOSED = "failing closed without submitting jobs"
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from support.emulator import finished_status, job
-
-from .conftest import job_name, lines, worker_jobs, worker_labels
+from support.scheduler import job_name, lines, worker_jobs, worker_labels
 
 
 def failed(task: str, slot: int, resumed: bool = False, condition: str = "Failed") -> dict:

@@ -6,8 +6,7 @@ import pytest
 
 from support.emulator import CONFIGMAPS, job, job_list
 from support.helm import find, render_chart
-
-from .conftest import LIVE_CONFIGMAP, config_map, worker_labels
+from support.scheduler import LIVE_CONFIGMAP, config_map, worker_labels
 
 # kmock's request actions, as RBAC verbs; UPDATE is a PATCH or a PUT.
 VERBS = {"LIST": "list", "CREATE": "create", "FETCH": "get", "WATCH": "watch", "DELETE": "delete"}

@@ -14,6 +14,8 @@ from support.paths import CHART, helm_binary
 
 RELEASE = "leviathan"
 NAMESPACE = "leviathan"
+# The oldest Kubernetes the chart supports and the newest kubernetes-validate knows.
+KUBERNETES_VERSIONS = ("1.27.0", "1.37.0")
 
 
 class HelmError(Exception):
