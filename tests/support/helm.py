@@ -70,16 +70,10 @@ def render_manifest(
 
 
 def render_chart(
-    values: dict[str, Any] | None = None,
-    show_only: Iterable[str] = (),
-    values_files: Iterable[Path] = (),
-    name: str = RELEASE,
-    namespace: str = NAMESPACE,
-    extra_args: Sequence[str] = (),
-    validate: bool = True,
+    values: dict[str, Any] | None = None, show_only: Iterable[str] = (), **options: Any
 ) -> list[dict[str, Any]]:
-    """The rendered objects, parsed and schema-checked, with empty documents dropped."""
-    text = render_manifest(values, show_only, values_files, name, namespace, extra_args, validate)
+    """The rendered objects, parsed and schema-checked, with empty documents dropped (options: render_manifest's)."""
+    text = render_manifest(values, show_only, **options)
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 

@@ -42,30 +42,18 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=_port, default=8000)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    serve.add_argument(
-        "--max-connections",
-        type=_at_least_one,
-        default=DEFAULT_LIMITS.max_connections,
-        help="open connections allowed; one more is answered 503 and closed (default %(default)s)",
+    # One flag per ServerLimits field: --max-connections sets max_connections.
+    limits = (
+        ("max_connections", _at_least_one, "open connections allowed; one more is answered 503 and closed"),
+        ("max_header_bytes", _at_least_one, "largest request head (request line and headers); larger is answered 431"),
+        ("header_timeout", _seconds, "seconds a client has to send a whole request head; then 408"),
+        ("keep_alive_timeout", _seconds, "seconds an idle keep-alive connection stays open"),
     )
-    serve.add_argument(
-        "--max-header-bytes",
-        type=_at_least_one,
-        default=DEFAULT_LIMITS.max_header_bytes,
-        help="largest request head (request line and headers); larger is answered 431 (default %(default)s)",
-    )
-    serve.add_argument(
-        "--header-timeout",
-        type=_seconds,
-        default=DEFAULT_LIMITS.header_timeout,
-        help="seconds a client has to send a whole request head; then 408 (default %(default)s)",
-    )
-    serve.add_argument(
-        "--keep-alive-timeout",
-        type=_seconds,
-        default=DEFAULT_LIMITS.keep_alive_timeout,
-        help="seconds an idle keep-alive connection stays open (default %(default)s)",
-    )
+    for field, kind, text in limits:
+        default = getattr(DEFAULT_LIMITS, field)
+        serve.add_argument(
+            "--" + field.replace("_", "-"), type=kind, default=default, help=f"{text} (default %(default)s)"
+        )
 
     check = commands.add_parser("check", help="query the status API and exit 0 only if autonomy_enabled is as expected")
     check.add_argument("--url", required=True, help="e.g. http://leviathan-control-plane:8000/v1/autonomy/status")
@@ -87,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "serve":
-        limits = ServerLimits(args.max_connections, args.max_header_bytes, args.header_timeout, args.keep_alive_timeout)
-        return _serve(args.host, args.port, args.log_level, limits)
+        chosen = ServerLimits(**{field: getattr(args, field) for field, _, _ in limits})
+        return _serve(args.host, args.port, args.log_level, chosen)
     expectation = Expectation(
         enabled=None if args.expect_enabled is None else args.expect_enabled == "true",
         config_path=args.expect_enabled_from,
