@@ -34,10 +34,11 @@ class TestKubeletUpdates:
         server.wait_for_status(configmap(config_path, False), timeout=1.0)
         publish(mount, {"dev.yaml": ON})
         server.wait_for_status(configmap(config_path, True), timeout=1.0)
+        eventually(lambda: server.logs().count("autonomy_enabled changed:") >= 2)  # logged just after it is served
         logs = server.logs()
         assert (
             f"INFO leviathan_control_plane.autonomy: autonomy_enabled changed: true -> false "
-            f"(source: configmap:{config_path})" in logs
+            f"(source: {configmap_source(config_path)})" in logs
         )
         assert logs.count("autonomy_enabled changed:") == 2
 
@@ -46,6 +47,8 @@ class TestKubeletUpdates:
         reason = "INC-1\n2026-01-01 00:00:00,000 INFO forged: ✓ all good\x1b[2J\u202e\x85"
         publish(mount, {"dev.yaml": f"autonomy_enabled: false\nreason: {json.dumps(reason)}\n"})
         server.wait_for_status(configmap(config_path, False), timeout=1.0)
+        # The new state is served a moment before its log line is written (followed_file.reload).
+        eventually(lambda: "forged" in server.logs())
         logs = server.log_path.read_bytes().decode()
         assert "reason: INC-1\\n2026-01-01 00:00:00,000 INFO forged: ✓ all good\\x1b[2J\\u202e\\x85)" in logs
         [line] = [line for line in logs.splitlines() if "forged" in line]  # inside the real line, not one of its own
@@ -254,7 +257,8 @@ class TestCheckAgainstTheMountedConfig:
         result = self.check(server, token_file, config_path, configmap_source(config_path))
         assert result.returncode == 0, result.stderr
         assert result.stdout == (
-            f"✓ autonomy_enabled is true (source: configmap:{config_path}), as {config_path} mounted here says\n"
+            f"✓ autonomy_enabled is true (source: {configmap_source(config_path)}), "
+            f"as {config_path} mounted here says\n"
         )
 
     def test_follows_the_file_not_a_rendered_value(self, server, token_file, config_path, mount):
