@@ -69,5 +69,5 @@ def test_any_config_bytes_give_a_runbook_source(client, mount, config_path, cont
     # The API says exactly what the shared reader says, with the fail-safe default.
     expected = read_autonomy_config(config_path)
     assert answer == {"autonomy_enabled": expected.enabled_or(True), "source": expected.source}
-    if answer["source"].startswith("configmap:"):
+    if answer["source"] == configmap_source(config_path):
         assert isinstance(expected.document["autonomy_enabled"], bool)
