@@ -4,7 +4,7 @@
 # (point HELM_PLUGINS at .tools/helm-plugins). Each is rebuilt only when its pin in
 # hack/cluster/pins.env changes; Go's module and build caches stay in their default
 # (per-user) locations, so a fresh clone on the same machine only links.
-# Also hack/helm-values/v3 and v4 (Helm's own upgrade code, no cluster: which values each
+# Also tests/support/helm-values/v3 and v4 (Helm's own upgrade code, no cluster: which values each
 # upgrade flag renders with) into .tools/helm-values/v3 and v4, rebuilt when their source changes.
 # Usage: hack/build-helm.sh [all|helm3|helm4|unittest|values]; prints the paths it built or found.
 set -euo pipefail
@@ -89,7 +89,7 @@ YAML
 build_values() {
   local major
   for major in 3 4; do
-    local src=hack/helm-values/v$major bin=$TOOLS/helm-values/v$major/helm-values stamp
+    local src=tests/support/helm-values/v$major bin=$TOOLS/helm-values/v$major/helm-values stamp
     stamp=$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -d' ' -f1)
     if ! fresh "$bin" "$stamp"; then
       log "building the Helm $major values harness"

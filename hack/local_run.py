@@ -24,9 +24,12 @@ from pathlib import Path
 
 import yaml
 
-from kubelet_volume import publish
-
 REPO = Path(__file__).resolve().parents[1]
+# The tests' kubelet-style writer: the local mount changes exactly the way the tests change theirs.
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.kubelet_volume import publish  # noqa: E402
+
 RUN = Path(os.environ.get("LEVIATHAN_RUN_DIR") or REPO / ".run")
 MOUNT = RUN / "autonomy"
 TOKEN = RUN / "token"

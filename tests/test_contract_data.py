@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+import leviathan_config
+from leviathan_control_plane.token import TOKEN_ENV
+from leviathan_scheduler import output
+from support import contract
 from support.contract import load_contract, parse_table
 
 CONTRACT = load_contract()
@@ -36,6 +40,8 @@ def test_the_data_is_the_reference_verbatim():
         assert command.run in reference, command.id
     for line in CONTRACT.log_lines.values():
         assert line in reference
+    for source in CONTRACT.status_api["sources"].values():
+        assert f"`{source}`" in reference
     assert "   ".join(CONTRACT.table_columns["<1.30"]).replace(" ", "") in reference.replace(" ", "")
     assert f"# Leviathan Autonomy Operations Runbook\n\n**Version:** {CONTRACT.version}" in reference
     answers = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", reference, flags=re.S)]
@@ -66,3 +72,24 @@ leviathan-dev-scheduler     */5 * * * *   True      0        2m              1d
     expect = CONTRACT.command("emergency-stop.get-cronjob").expect
     assert expect.mismatches(table, CONTRACT.table_columns) == []
     assert expect.mismatches(table.replace("True ", "False"), CONTRACT.table_columns) != []
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason=f"the reference runbook is not at {REFERENCE}")
+def test_the_tests_contract_strings_are_the_references():
+    """The one place a test's expected source, log line or path comes from is the reference's text."""
+    reference = REFERENCE.read_text()
+    assert f'"source": "{contract.configmap_source(contract.CONFIG_PATH)}"' in reference
+    for text in (contract.SOURCE_NOT_MOUNTED, contract.SOURCE_ERROR, contract.DISABLED_LINE, contract.EXITING_LINE):
+        assert f"`{text}`" in reference or f"\n{text}\n" in reference, text
+    assert f"jsonpath='{{.data.{CONTRACT.names['secret_key']}}}'" in reference
+
+
+def test_the_sidecars_define_each_contract_string_as_the_contract_does():
+    """Each sidecar string of the runbook has one definition in images/; all of them are the contract's."""
+    assert leviathan_config.configmap_source("/m/dev.yaml") == contract.configmap_source("/m/dev.yaml")
+    assert leviathan_config.SOURCE_NOT_MOUNTED == contract.SOURCE_NOT_MOUNTED
+    assert leviathan_config.SOURCE_ERROR == contract.SOURCE_ERROR
+    assert leviathan_config.DEFAULT_CONFIG_PATH == contract.CONFIG_PATH
+    assert output.DISABLED_LINE == contract.DISABLED_LINE
+    assert output.EXITING_LINE == contract.EXITING_LINE
+    assert CONTRACT.names["secret_key"] == TOKEN_ENV

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 import re
 import shlex
 import subprocess
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from support.dockerfile import Dockerfile, Stage, read_dockerfile
 from support.paths import REPO, VENV_BIN
 
 IMAGES = REPO / "images"
@@ -104,139 +103,6 @@ def test_every_hadolint_ignore_gives_a_reason(image):
             assert reason.startswith("#") and "hadolint" not in reason, f"line {number + 1}: ignore without a reason"
 
 
-# ---- a small Dockerfile reader --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Instruction:
-    keyword: str
-    value: str
-
-
-@dataclass
-class Stage:
-    base: str
-    name: str | None
-    instructions: list[Instruction] = field(default_factory=list)
-
-    def all(self, keyword: str) -> list[str]:
-        return [i.value for i in self.instructions if i.keyword == keyword]
-
-    def pairs(self, keyword: str) -> dict[str, str]:
-        """`KEY=value` pairs of every ENV, LABEL or ARG in the stage, later ones winning."""
-        found: dict[str, str] = {}
-        for value in self.all(keyword):
-            for word in shlex.split(value):
-                key, _, item = word.partition("=")
-                found[key] = item
-        return found
-
-    def exec_form(self, keyword: str) -> list[str] | None:
-        values = self.all(keyword)
-        if not values:
-            return None
-        parsed = json.loads(values[-1])  # shell form is not JSON, and would not pass signals or args on
-        assert isinstance(parsed, list), f"{keyword} must use the exec (JSON array) form"
-        return parsed
-
-    def shell_commands(self) -> list[list[str]]:
-        """Every command of every RUN, split on `&&`, as words."""
-        return [shlex.split(part) for run in self.all("RUN") for part in run.split("&&")]
-
-    def pip_installs(self) -> list[tuple[int, str, list[str]]]:
-        """(instruction index, working directory, arguments after `pip install`) for every pip install."""
-        found, workdir = [], "/"
-        for index, instruction in enumerate(self.instructions):
-            if instruction.keyword == "WORKDIR":
-                workdir = posixpath.join(workdir, instruction.value)
-            if instruction.keyword != "RUN":
-                continue
-            for part in instruction.value.split("&&"):
-                words = shlex.split(part)
-                if words[:2] == ["pip", "install"]:
-                    found.append((index, workdir, words[2:]))
-                elif words[1:4] == ["-m", "pip", "install"]:
-                    found.append((index, workdir, words[4:]))
-        return found
-
-    def context_path(self, path: str, workdir: str, before: int) -> str:
-        """The build-context path that the COPYs before instruction `before` put at `path` (against `workdir`)."""
-        target = posixpath.normpath(posixpath.join(workdir, path))
-        source, copy_workdir = None, "/"
-        for instruction in self.instructions[:before]:
-            if instruction.keyword == "WORKDIR":
-                copy_workdir = posixpath.join(copy_workdir, instruction.value)
-            if instruction.keyword != "COPY" or "--from=" in instruction.value:
-                continue
-            *sources, dest = [word for word in shlex.split(instruction.value) if not word.startswith("--")]
-            dest_dir = posixpath.normpath(posixpath.join(copy_workdir, dest))
-            for src in sources:
-                if src.endswith("/"):  # a directory: its contents land in dest
-                    if target == dest_dir or target.startswith(dest_dir + "/"):
-                        source = posixpath.normpath(posixpath.join(src, posixpath.relpath(target, dest_dir)))
-                elif dest.endswith("/"):
-                    if target == posixpath.join(dest_dir, posixpath.basename(src)):
-                        source = posixpath.normpath(src)
-                elif target == dest_dir:
-                    source = posixpath.normpath(src)
-        assert source is not None, f"nothing in the build context was copied to {target}"
-        return source
-
-
-@dataclass
-class Dockerfile:
-    args: dict[str, str]
-    stages: list[Stage]
-
-    @property
-    def final(self) -> Stage:
-        return self.stages[-1]
-
-    def stage(self, name: str) -> Stage:
-        (stage,) = [s for s in self.stages if s.name == name]
-        return stage
-
-
-def instructions(text: str) -> list[Instruction]:
-    """Instructions with continuation lines joined and comments dropped, as the builder reads them."""
-    found, buffer = [], []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            buffer.append(line[:-1].strip())
-            continue
-        keyword, _, value = " ".join([*buffer, line]).partition(" ")
-        found.append(Instruction(keyword.upper(), value.strip()))
-        buffer = []
-    assert not buffer, "the file ends inside a continuation"
-    return found
-
-
-def substitute(value: str, args: dict[str, str]) -> str:
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args[m.group(1) or m.group(2)], value)
-
-
-def parse(image: str) -> Dockerfile:
-    args: dict[str, str] = {}
-    stages: list[Stage] = []
-    for instruction in instructions((IMAGES / image / "Dockerfile").read_text()):
-        if instruction.keyword == "FROM":
-            words = [w for w in instruction.value.split() if not w.startswith("--platform")]
-            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
-            assert len(words) == (3 if name else 1), f"unexpected FROM {instruction.value}"
-            stages.append(Stage(substitute(words[0], args), name))
-        elif stages:
-            stages[-1].instructions.append(instruction)
-        else:
-            assert instruction.keyword == "ARG", f"{instruction.keyword} before the first FROM"
-            key, _, default = instruction.value.partition("=")
-            args[key] = default
-    assert stages, "no FROM"
-    return Dockerfile(args, stages)
-
-
 def pyproject(image: str) -> dict:
     return tomllib.loads((IMAGES / image / "pyproject.toml").read_text())["project"]
 
@@ -255,7 +121,7 @@ def builder(dockerfile: Dockerfile) -> Stage:
 
 @image_names
 def test_every_base_image_is_pinned(image):
-    dockerfile = parse(image)
+    dockerfile = read_dockerfile(IMAGES / image / "Dockerfile")
     names = set()
     for stage in dockerfile.stages:
         if stage.base not in names:  # FROM an earlier stage needs no tag
@@ -269,7 +135,7 @@ def test_every_base_image_is_pinned(image):
 
 @image_names
 def test_builder_installs_the_images_pinned_requirements(image):
-    stage = builder(parse(image))
+    stage = builder(read_dockerfile(IMAGES / image / "Dockerfile"))
     installs = stage.pip_installs()
     requirement_files = [
         stage.context_path(args[i + 1], workdir, index)
@@ -288,7 +154,7 @@ def test_builder_installs_the_images_pinned_requirements(image):
 
 @image_names
 def test_builder_installs_the_local_packages_without_dependencies(image):
-    stage = builder(parse(image))
+    stage = builder(read_dockerfile(IMAGES / image / "Dockerfile"))
     assert ["python", "-m", "venv", VENV] in stage.shell_commands()
     assert stage.pairs("ENV")["PATH"].startswith(f"{VENV}/bin:")
     (local,) = [install for install in stage.pip_installs() if "--no-deps" in install[2]]
@@ -301,7 +167,7 @@ def test_builder_installs_the_local_packages_without_dependencies(image):
 
 @image_names
 def test_final_stage_runs_the_venv_as_a_numeric_non_root_user(image):
-    final = parse(image).final
+    final = read_dockerfile(IMAGES / image / "Dockerfile").final
     assert final.all("USER")[-1] == USER
     env = final.pairs("ENV")
     assert env["PATH"] == f"{VENV}/bin:$PATH"
@@ -324,7 +190,7 @@ def test_final_stage_runs_the_venv_as_a_numeric_non_root_user(image):
 
 @image_names
 def test_labels_match_the_package(image):
-    dockerfile = parse(image)
+    dockerfile = read_dockerfile(IMAGES / image / "Dockerfile")
     final, project = dockerfile.final, pyproject(image)
     labels = final.pairs("LABEL")
     assert set(OCI_LABELS) <= set(labels)
@@ -338,19 +204,19 @@ def test_labels_match_the_package(image):
 
 @image_names
 def test_entrypoint_is_the_packages_console_script(image):
-    final, scripts = parse(image).final, pyproject(image)["scripts"]
+    final, scripts = read_dockerfile(IMAGES / image / "Dockerfile").final, pyproject(image)["scripts"]
     assert ENTRYPOINTS[image] in scripts
     assert final.exec_form("ENTRYPOINT") == [ENTRYPOINTS[image]]
 
 
 def test_control_plane_serves_on_8000_by_default():
-    final = parse("control-plane").final
+    final = read_dockerfile(IMAGES / "control-plane" / "Dockerfile").final
     assert final.all("EXPOSE") == ["8000"]
     assert final.exec_form("CMD") == CONTROL_PLANE_CMD
 
 
 def test_scheduler_exposes_nothing_and_takes_no_default_args():
-    final = parse("scheduler").final
+    final = read_dockerfile(IMAGES / "scheduler" / "Dockerfile").final
     assert final.all("EXPOSE") == []
     assert final.exec_form("CMD") is None
 

@@ -8,6 +8,7 @@ import subprocess
 import time
 import urllib.request
 
+from support.contract import DISABLED_LINE, configmap_source
 from support.control_plane import free_port
 from support.paths import PYTHON, REPO, helm_binary
 
@@ -39,7 +40,7 @@ def test_run_serves_the_chart_config_and_follows_local_toggles(tmp_path):
                 assert time.monotonic() < deadline, "make run did not come up"
                 time.sleep(0.1)
         config = tmp_path / "autonomy" / "dev.yaml"
-        assert answer == f'{{"autonomy_enabled": true, "source": "configmap:{config}"}}'.encode()
+        assert answer == f'{{"autonomy_enabled": true, "source": "{configmap_source(config)}"}}'.encode()
         assert (tmp_path / "autonomy" / "..data").is_symlink()
         assert token_file.stat().st_mode & 0o077 == 0
 
@@ -56,6 +57,6 @@ def test_run_serves_the_chart_config_and_follows_local_toggles(tmp_path):
     assert run.returncode == 0, output
     assert f'curl -H "Authorization: Bearer $(cat {os.path.relpath(token_file)})" http://127.0.0.1:{port}' in output
     assert "✓ Would submit job leviathan-worker-" in output
-    assert "⚠ Autonomy disabled in configuration (autonomy_enabled: false)" in output
+    assert DISABLED_LINE in output
     assert "Reason: INC-9, testing" in output
     assert "autonomy_enabled changed: true -> false" in output

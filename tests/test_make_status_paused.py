@@ -10,10 +10,10 @@ import json
 import os
 import subprocess
 
-from kubelet_volume import publish
 from support.api_read import detail_after_api_read
 from support.control_plane import TOKEN, ControlPlaneServer
 from support.emulator import CONFIGMAPS, NAMESPACE, KubeEmulator, finished_status, job
+from support.kubelet_volume import publish
 from support.paths import REPO
 from support.runbook_docs import code_spans, table_rows
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubelet_volume import publish
 from support.control_plane import TOKEN, ControlPlaneServer, free_port
 from support.helm import find, render_chart
+from support.kubelet_volume import publish
 from support.paths import REPO, helm_binary
 from support.runbook_docs import code_spans, table_rows
 

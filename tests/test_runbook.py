@@ -21,10 +21,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubelet_volume import publish
-from support.contract import CONTRACT_FILE, Expect, load_contract
+from support.contract import (
+    CONFIG_PATH,
+    CONTRACT_FILE,
+    DISABLED_LINE,
+    EXITING_LINE,
+    Expect,
+    configmap_source,
+    load_contract,
+)
 from support.control_plane import TOKEN, ControlPlaneServer
 from support.helm import helm, pod_spec, render_chart
+from support.kubelet_volume import publish
 from support.paths import CHART, REPO, SCHEDULER, VALUES_DIR
 from support.runbook_docs import (
     blocks,
@@ -114,8 +122,6 @@ def move_to_the_end(line_start: str) -> Callable[[str], str]:
 
 
 PATCH_TRUE = """-p '{"spec":{"suspend":true}}'"""
-DISABLED = "⚠ Autonomy disabled in configuration (autonomy_enabled: false)"
-EXITING = "✓ Scheduler exiting cleanly without submitting jobs"
 STEP_4 = "<!-- contract: disable/verify-disabled -->"
 
 MUTATIONS: dict[str, Callable[[str], str]] = {
@@ -124,13 +130,13 @@ MUTATIONS: dict[str, Callable[[str], str]] = {
     "inverted patch": replace(PATCH_TRUE, PATCH_TRUE.replace("true", "false")),
     "inverted patch in the quick reference": replace(PATCH_TRUE, PATCH_TRUE.replace("true", "false"), "## Quick"),
     "inverted unsuspend": replace("""'{"spec":{"suspend":false}}'""", """'{"spec":{"suspend":true}}'"""),
-    "changed log line": replace(DISABLED, "⚠ Autonomy switched off (autonomy_enabled: false)", STEP_4),
-    "truncated log line": replace(EXITING, "✓ Scheduler exiting cleanly", STEP_4),
-    "changed log line while waiting": replace(DISABLED, DISABLED.replace("⚠", "✗")),
+    "changed log line": replace(DISABLED_LINE, "⚠ Autonomy switched off (autonomy_enabled: false)", STEP_4),
+    "truncated log line": replace(EXITING_LINE, "✓ Scheduler exiting cleanly", STEP_4),
+    "changed log line while waiting": replace(DISABLED_LINE, DISABLED_LINE.replace("⚠", "✗")),
     "wrong label selector": replace("-l app=leviathan-worker", "-l app=leviathan-workers"),
     "wrong scheduler label": replace("-l app=leviathan-dev-scheduler --tail=50", "-l app=scheduler --tail=50"),
     "renamed source": replace('"source": "configmap:', '"origin": "configmap:'),
-    "changed source": replace('"source": "configmap:/etc/leviathan/autonomy/dev.yaml"', '"source": "configmap"'),
+    "changed source": replace(f'"source": "{configmap_source(CONFIG_PATH)}"', '"source": "configmap"'),
     "changed JSON answer": replace('"autonomy_enabled": false', '"autonomy_enabled": true'),
     "extra JSON field": replace('"autonomy_enabled": true,', '"autonomy_enabled": true, "reason": "",'),
     "wrong namespace": replace(
@@ -153,11 +159,11 @@ MUTATIONS: dict[str, Callable[[str], str]] = {
         "> **Differs from the reference runbook** (`not-mounted.apply-manifests`)"
     ),
     "expected JSON not shown": lambda text: text.replace(
-        '```json\n{\n  "autonomy_enabled": false,\n  "source": "configmap:/etc/leviathan/autonomy/dev.yaml"\n}\n```\n',
+        f'```json\n{{\n  "autonomy_enabled": false,\n  "source": "{configmap_source(CONFIG_PATH)}"\n}}\n```\n',
         "",
         1,
     ),
-    "look-for lines not shown": replace(f"```\n{DISABLED}\n{EXITING}\n```\n", "", STEP_4),
+    "look-for lines not shown": replace(f"```\n{DISABLED_LINE}\n{EXITING_LINE}\n```\n", "", STEP_4),
     "unset token variable": replace('"Authorization: Bearer $CONTROL_PLANE_TOKEN"', '"Authorization: Bearer $TOKEN"'),
     "deviation unmarked": replace("> **Differs from the reference runbook** (`config-errors.grep-errors`)", "> Note"),
 }
@@ -362,7 +368,7 @@ def test_the_config_read_line_is_the_one_the_scheduler_prints():
     cli = (REPO / "images/scheduler/src/leviathan_scheduler/cli.py").read_text()
     assert 'say(f"Config: {config.source} autonomy_enabled=' in cli
     shown = re.findall(r"^\s*(Config: \S+ autonomy_enabled=(?:true|false))$", section("still creating"), re.M)
-    assert shown == ["Config: configmap:/etc/leviathan/autonomy/dev.yaml autonomy_enabled=true"]
+    assert shown == [f"Config: {configmap_source(CONFIG_PATH)} autonomy_enabled=true"]
 
 
 # ---- The chart against the contract ------------------------------------------------------------------

@@ -446,24 +446,28 @@ class Agent:
         return None, 0
 
     def config_map_data(self, namespace: str, name: str, optional: bool | None) -> dict[str, bytes]:
-        try:
-            config_map = self.core.read_namespaced_config_map(name, namespace)
-        except ApiException as exc:
-            if exc.status == 404 and optional:
-                return {}
-            raise Unavailable(f'configmap "{name}" not found') from None
+        config_map = self.read_source("configmap", self.core.read_namespaced_config_map, namespace, name, optional)
+        if config_map is None:
+            return {}
         data = {key: value.encode() for key, value in (config_map.data or {}).items()}
         data.update({key: base64.b64decode(value) for key, value in (config_map.binary_data or {}).items()})
         return data
 
     def secret_data(self, namespace: str, name: str, optional: bool | None) -> dict[str, bytes]:
+        secret = self.read_source("secret", self.core.read_namespaced_secret, namespace, name, optional)
+        if secret is None:
+            return {}
+        return {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
+
+    @staticmethod
+    def read_source(kind: str, read: Any, namespace: str, name: str, optional: bool | None) -> Any:
+        """The ConfigMap or Secret a volume or env refers to; None when it is absent and optional."""
         try:
-            secret = self.core.read_namespaced_secret(name, namespace)
+            return read(name, namespace)
         except ApiException as exc:
             if exc.status == 404 and optional:
-                return {}
-            raise Unavailable(f'secret "{name}" not found') from None
-        return {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
+                return None
+            raise Unavailable(f'{kind} "{name}" not found') from None
 
     @staticmethod
     def select_items(data: dict[str, bytes], items: list[Any] | None) -> dict[str, bytes]:

@@ -11,11 +11,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from leviathan_config import DEFAULT_CONFIG_PATH, configmap_source
 from leviathan_control_plane.server import uvicorn_settings
+
+ANSWER = {"autonomy_enabled": True, "source": configmap_source(DEFAULT_CONFIG_PATH)}
 
 
 async def constant(request: Request) -> JSONResponse:
-    return JSONResponse({"autonomy_enabled": True, "source": "configmap:/etc/leviathan/autonomy/dev.yaml"})
+    return JSONResponse(ANSWER)
 
 
 app = Starlette(routes=[Route("/v1/autonomy/status", constant, methods=["GET"])])

@@ -33,8 +33,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "hack")]
 
-from kubelet_volume import publish  # noqa: E402
+from support.contract import configmap_source  # noqa: E402
 from support.control_plane import free_port  # noqa: E402
+from support.kubelet_volume import publish  # noqa: E402
 from support.paths import CONTROL_PLANE, PYTHON, SCHEDULER  # noqa: E402
 
 TOKEN = "bench-token-0123456789abcdefghijklmnopqrstuv"
@@ -146,7 +147,7 @@ def get_status(connection: http.client.HTTPConnection) -> tuple[int, dict]:
 
 def bench_reload(workdir: Path, swaps: int = 250) -> None:
     server, mount = control_plane(workdir / "reload")
-    source = f"configmap:{mount / 'dev.yaml'}"
+    source = configmap_source(mount / "dev.yaml")
     samples: list[tuple[float, float, int, dict]] = []
     stop = threading.Event()
 

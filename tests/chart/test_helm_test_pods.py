@@ -11,6 +11,7 @@ from __future__ import annotations
 import jmespath
 import pytest
 
+from support.contract import configmap_source
 from support.helm import find, render_chart
 from support.paths import VALUES_DIR
 
@@ -33,7 +34,7 @@ def test_status_pod_expects_the_exact_source_and_the_mounted_switch(environment)
     path = f"/etc/leviathan/autonomy/{environment}.yaml"
     args = pod["spec"]["containers"][0]["args"]
     assert args[:3] == ["check", "--url", "http://leviathan-control-plane:8000/v1/autonomy/status"]
-    assert args[args.index("--expect-source") + 1] == f"configmap:{path}"
+    assert args[args.index("--expect-source") + 1] == configmap_source(path)
     assert args[args.index("--expect-enabled-from") + 1] == path
     assert "--expect-enabled" not in args  # never a rendered literal
     mount = jmespath.search("spec.containers[0].volumeMounts[?name=='autonomy-config'] | [0]", pod)

@@ -1,6 +1,6 @@
 """Which switch value each kind of upgrade renders with, under Helm 3 and Helm 4.
 
-hack/helm-values runs install and upgrade through Helm's own action code (the
+tests/support/helm-values runs install and upgrade through Helm's own action code (the
 pinned helm.sh/helm/v3 and v4 modules) with in-memory release storage: no
 cluster, so no `lookup`. It shows what each upgrade flag hands the chart; what
 the chart then does with a live ConfigMap or CronJob is proven by the
@@ -143,5 +143,5 @@ def test_the_harness_builds_against_the_pinned_helm(major):
     pins = dict(
         line.split("=", 1) for line in (REPO / "hack" / "cluster" / "pins.env").read_text().splitlines() if "=" in line
     )
-    go_mod = (REPO / "hack" / "helm-values" / f"v{major}" / "go.mod").read_text()
+    go_mod = (REPO / "tests" / "support" / "helm-values" / f"v{major}" / "go.mod").read_text()
     assert f"helm.sh/helm/v{major} {pins[f'HELM{major}_VERSION']}\n" in go_mod

@@ -12,10 +12,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from support.helm import render_manifest
+from support.helm import KUBERNETES_VERSIONS, render_manifest
 from support.paths import REPO, VALUES_DIR, values_files
 
-KUBERNETES_VERSIONS = ["1.27.0", "1.37.0"]
 # "releasers": dev.yaml with autonomy.releasers set, which adds the release policy and its `helm test` objects.
 VALUES = [None, *values_files(), "releasers"]
 RELEASERS = {"autonomy": {"releasers": {"users": ["carol"], "serviceAccounts": ["ops/deployer"]}}}

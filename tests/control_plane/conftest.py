@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from kubelet_volume import publish
 from leviathan_control_plane.app import Settings, create_app
 from support.control_plane import TOKEN, ControlPlaneServer
+from support.kubelet_volume import publish
 
 
 @pytest.fixture
@@ -50,19 +48,3 @@ def server(config_path: Path, token_file: Path, tmp_path: Path):
     running = ControlPlaneServer(config_path, token_file, tmp_path / "server.log")
     yield running
     running.stop()
-
-
-def bearer(token: str = TOKEN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def eventually(check: Callable[[], bool], timeout: float = 1.5) -> None:
-    """Wait for a change to be picked up: events take milliseconds, the poll at most half a second."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"not true within {timeout}s"
-        time.sleep(0.005)
-
-
-def status_becomes(client: TestClient, expected: dict, token: str = TOKEN) -> None:
-    eventually(lambda: client.get("/v1/autonomy/status", headers=bearer(token)).json() == expected)

@@ -8,14 +8,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from kubelet_volume import publish, remove
 from leviathan_control_plane.app import Settings, create_app
-from support.control_plane import TOKEN
-
-from .conftest import bearer, eventually, status_becomes
-
-CONFIG_NOT_MOUNTED = "default (config not mounted)"
-CONFIG_ERROR = "default (error reading config)"
+from support.contract import SOURCE_ERROR, SOURCE_NOT_MOUNTED, configmap_source
+from support.control_plane import TOKEN, bearer, eventually, status_becomes
+from support.kubelet_volume import publish, remove
 
 
 class TestStatus:
@@ -31,7 +27,7 @@ class TestStatus:
     )
     def test_reads_the_mounted_file(self, client, mount, config_path, body, enabled):
         publish(mount, {"dev.yaml": body + "# changed\n"})
-        status_becomes(client, {"autonomy_enabled": enabled, "source": f"configmap:{config_path}"})
+        status_becomes(client, {"autonomy_enabled": enabled, "source": configmap_source(config_path)})
         response = client.get("/v1/autonomy/status", headers=bearer())
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/json"
@@ -41,7 +37,7 @@ class TestStatus:
 
     def test_missing_mount_reports_the_default(self, client, mount):
         remove(mount)
-        status_becomes(client, {"autonomy_enabled": True, "source": CONFIG_NOT_MOUNTED})
+        status_becomes(client, {"autonomy_enabled": True, "source": SOURCE_NOT_MOUNTED})
 
     @pytest.mark.parametrize(
         ("content", "problem"),
@@ -71,10 +67,10 @@ class TestStatus:
     def test_unusable_config_reports_the_default_and_warns_once(self, client, mount, caplog, content, problem):
         caplog.set_level(logging.INFO)
         publish(mount, {"dev.yaml": content})
-        status_becomes(client, {"autonomy_enabled": True, "source": CONFIG_ERROR})
+        status_becomes(client, {"autonomy_enabled": True, "source": SOURCE_ERROR})
         for _ in range(3):
             answer = client.get("/v1/autonomy/status", headers=bearer()).json()
-            assert answer == {"autonomy_enabled": True, "source": CONFIG_ERROR}
+            assert answer == {"autonomy_enabled": True, "source": SOURCE_ERROR}
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 1, warnings
         assert problem in warnings[0]
@@ -82,7 +78,7 @@ class TestStatus:
     def test_config_path_that_is_a_directory(self, mount, token_file):
         app = create_app(Settings(config_path=str(mount), token_file=str(token_file)))
         with TestClient(app) as client:
-            assert client.get("/v1/autonomy/status", headers=bearer()).json()["source"] == CONFIG_ERROR
+            assert client.get("/v1/autonomy/status", headers=bearer()).json()["source"] == SOURCE_ERROR
 
     @pytest.mark.parametrize("default", [True, False])
     def test_default_is_configurable(self, mount, token_file, monkeypatch, default):
@@ -91,7 +87,7 @@ class TestStatus:
         monkeypatch.setenv("LEVIATHAN_AUTONOMY_DEFAULT", str(default).lower())
         with TestClient(create_app(Settings.from_env())) as client:
             answer = client.get("/v1/autonomy/status", headers=bearer()).json()
-        assert answer == {"autonomy_enabled": default, "source": CONFIG_NOT_MOUNTED}
+        assert answer == {"autonomy_enabled": default, "source": SOURCE_NOT_MOUNTED}
 
 
 class TestAuth:
@@ -155,7 +151,7 @@ class TestAuth:
         publish(mount, {"dev.yaml": "autonomy_enabled: false\n"})
         status_becomes(
             client,
-            {"autonomy_enabled": False, "source": f"configmap:{mount / 'dev.yaml'}"},
+            {"autonomy_enabled": False, "source": configmap_source(mount / "dev.yaml")},
             token="rotated-token-abcdefghijklmnopqrstuvwxyz",
         )
         text = "\n".join(r.getMessage() for r in caplog.records)
@@ -197,7 +193,7 @@ class TestOtherRoutes:
         eventually(lambda: client.get("/v1/autonomy", headers=bearer()).json()["reason"] != "")
         detail = client.get("/v1/autonomy", headers=bearer()).json()
         assert detail["autonomy_enabled"] is False
-        assert detail["source"] == f"configmap:{config_path}"
+        assert detail["source"] == configmap_source(config_path)
         assert detail["reason"] == "INC-123: runaway retries"
         assert detail["config_changed_at"].endswith("Z")
         assert detail["state_changed_at"].endswith("Z")
@@ -206,9 +202,9 @@ class TestOtherRoutes:
 
     def test_detail_names_the_problem(self, client, mount):
         publish(mount, {"dev.yaml": "autonomy_enabled: maybe\n"})
-        status_becomes(client, {"autonomy_enabled": True, "source": CONFIG_ERROR})
+        status_becomes(client, {"autonomy_enabled": True, "source": SOURCE_ERROR})
         detail = client.get("/v1/autonomy", headers=bearer()).json()
-        assert detail["source"] == CONFIG_ERROR
+        assert detail["source"] == SOURCE_ERROR
         assert "must be true or false" in detail["problem"]
 
     def test_metrics(self, client, mount, config_path):
@@ -217,15 +213,15 @@ class TestOtherRoutes:
         client.get("/nope")
         client.post("/v1/autonomy/status")
         publish(mount, {"dev.yaml": "autonomy_enabled: false\n"})
-        status_becomes(client, {"autonomy_enabled": False, "source": f"configmap:{config_path}"})
+        status_becomes(client, {"autonomy_enabled": False, "source": configmap_source(config_path)})
         publish(mount, {"dev.yaml": "autonomy_enabled: [\n"})
-        status_becomes(client, {"autonomy_enabled": True, "source": CONFIG_ERROR})
+        status_becomes(client, {"autonomy_enabled": True, "source": SOURCE_ERROR})
         text = client.get("/metrics").text
         samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
         assert samples["leviathan_autonomy_enabled"] == "1.0"  # the default, while the file is broken
-        assert samples[f'leviathan_autonomy_config_source{{source="configmap:{config_path}"}}'] == "0.0"
-        assert samples['leviathan_autonomy_config_source{source="default (error reading config)"}'] == "1.0"
-        assert samples['leviathan_autonomy_config_source{source="default (config not mounted)"}'] == "0.0"
+        assert samples[f'leviathan_autonomy_config_source{{source="{configmap_source(config_path)}"}}'] == "0.0"
+        assert samples[f'leviathan_autonomy_config_source{{source="{SOURCE_ERROR}"}}'] == "1.0"
+        assert samples[f'leviathan_autonomy_config_source{{source="{SOURCE_NOT_MOUNTED}"}}'] == "0.0"
         assert float(samples["leviathan_autonomy_config_reloads_total"]) >= 2
         assert float(samples["leviathan_autonomy_config_errors_total"]) == 1
         assert float(samples['leviathan_http_requests_total{code="200"}']) >= 3

@@ -13,12 +13,10 @@ from pathlib import Path
 import kmock
 import pytest
 
-from kubelet_volume import publish
 from support.api_read import detail, detail_after_api_read
-from support.control_plane import ControlPlaneServer
+from support.control_plane import ControlPlaneServer, bearer, eventually
 from support.emulator import CONFIGMAPS, NAMESPACE, KubeEmulator, finished_status, job
-
-from .conftest import bearer, eventually
+from support.kubelet_volume import publish
 
 CONFIGMAP = "leviathan-autonomy-config"
 STAMP = "autonomy.leviathan.io/switched-by"

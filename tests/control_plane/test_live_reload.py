@@ -10,22 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from kubelet_volume import DATA, publish, remove
-from support.control_plane import TOKEN, ControlPlaneServer
+from support.contract import SOURCE_ERROR, SOURCE_NOT_MOUNTED, configmap_source
+from support.control_plane import TOKEN, ControlPlaneServer, eventually
+from support.kubelet_volume import DATA, publish, remove
 from support.paths import CONTROL_PLANE
-
-from .conftest import eventually
 
 ON = "autonomy_enabled: true\n"
 OFF = "autonomy_enabled: false\n"
 
 
 def configmap(path: Path, enabled: bool) -> dict:
-    return {"autonomy_enabled": enabled, "source": f"configmap:{path}"}
+    return {"autonomy_enabled": enabled, "source": configmap_source(path)}
 
 
-NOT_MOUNTED = {"autonomy_enabled": True, "source": "default (config not mounted)"}
-ERROR = {"autonomy_enabled": True, "source": "default (error reading config)"}
+NOT_MOUNTED = {"autonomy_enabled": True, "source": SOURCE_NOT_MOUNTED}
+ERROR = {"autonomy_enabled": True, "source": SOURCE_ERROR}
 
 
 class TestKubeletUpdates:
@@ -35,10 +34,11 @@ class TestKubeletUpdates:
         server.wait_for_status(configmap(config_path, False), timeout=1.0)
         publish(mount, {"dev.yaml": ON})
         server.wait_for_status(configmap(config_path, True), timeout=1.0)
+        eventually(lambda: server.logs().count("autonomy_enabled changed:") >= 2)  # logged just after it is served
         logs = server.logs()
         assert (
             f"INFO leviathan_control_plane.autonomy: autonomy_enabled changed: true -> false "
-            f"(source: configmap:{config_path})" in logs
+            f"(source: {configmap_source(config_path)})" in logs
         )
         assert logs.count("autonomy_enabled changed:") == 2
 
@@ -47,6 +47,8 @@ class TestKubeletUpdates:
         reason = "INC-1\n2026-01-01 00:00:00,000 INFO forged: ✓ all good\x1b[2J\u202e\x85"
         publish(mount, {"dev.yaml": f"autonomy_enabled: false\nreason: {json.dumps(reason)}\n"})
         server.wait_for_status(configmap(config_path, False), timeout=1.0)
+        # The new state is served a moment before its log line is written (followed_file.reload).
+        eventually(lambda: "forged" in server.logs())
         logs = server.log_path.read_bytes().decode()
         assert "reason: INC-1\\n2026-01-01 00:00:00,000 INFO forged: ✓ all good\\x1b[2J\\u202e\\x85)" in logs
         [line] = [line for line in logs.splitlines() if "forged" in line]  # inside the real line, not one of its own
@@ -252,38 +254,40 @@ class TestCheckAgainstTheMountedConfig:
         )
 
     def test_passes_and_says_what_it_checked(self, server, token_file, config_path):
-        result = self.check(server, token_file, config_path, f"configmap:{config_path}")
+        result = self.check(server, token_file, config_path, configmap_source(config_path))
         assert result.returncode == 0, result.stderr
         assert result.stdout == (
-            f"✓ autonomy_enabled is true (source: configmap:{config_path}), as {config_path} mounted here says\n"
+            f"✓ autonomy_enabled is true (source: {configmap_source(config_path)}), "
+            f"as {config_path} mounted here says\n"
         )
 
     def test_follows_the_file_not_a_rendered_value(self, server, token_file, config_path, mount):
         publish(mount, {"dev.yaml": OFF})
-        eventually(lambda: self.check(server, token_file, config_path, f"configmap:{config_path}").returncode == 0)
+        eventually(lambda: self.check(server, token_file, config_path, configmap_source(config_path)).returncode == 0)
 
     def test_fails_when_the_server_reads_another_file(self, server, token_file, config_path, tmp_path):
         other = tmp_path / "test-pod-mount"
         publish(other, {"dev.yaml": OFF})
-        result = self.check(server, token_file, other / "dev.yaml", f"configmap:{config_path}")
+        result = self.check(server, token_file, other / "dev.yaml", configmap_source(config_path))
         assert result.returncode == 1
         assert f"expected false as {other / 'dev.yaml'} mounted here says" in result.stderr
 
     def test_fails_on_the_wrong_source(self, server, token_file, config_path):
-        result = self.check(server, token_file, config_path, "configmap:/etc/leviathan/autonomy/prod.yaml")
+        prod = configmap_source("/etc/leviathan/autonomy/prod.yaml")
+        result = self.check(server, token_file, config_path, prod)
         assert result.returncode == 1
-        assert "expected source configmap:/etc/leviathan/autonomy/prod.yaml" in result.stderr
+        assert f"expected source {prod}" in result.stderr
 
     @pytest.mark.parametrize(
         ("content", "source"),
-        [(None, "default (config not mounted)"), ("autonomy_enabled: yes\n", "default (error reading config)")],
+        [(None, SOURCE_NOT_MOUNTED), ("autonomy_enabled: yes\n", SOURCE_ERROR)],
     )
     def test_fails_while_the_mounted_config_is_unusable(
         self, server, token_file, config_path, tmp_path, content, source
     ):
         broken = tmp_path / "broken"
         publish(broken, {} if content is None else {"dev.yaml": content})
-        result = self.check(server, token_file, broken / "dev.yaml", f"configmap:{config_path}")
+        result = self.check(server, token_file, broken / "dev.yaml", configmap_source(config_path))
         assert result.returncode == 1
         assert f"✗ the config mounted here is unusable ({source})" in result.stderr
         assert "Traceback" not in result.stderr

@@ -8,13 +8,12 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kubelet_volume import publish
 from leviathan_config import read_autonomy_config
-from support.control_plane import TOKEN
+from support.contract import SOURCE_ERROR, SOURCE_NOT_MOUNTED, configmap_source
+from support.control_plane import TOKEN, bearer, eventually
+from support.kubelet_volume import publish
 
-from .conftest import bearer, eventually
-
-SOURCES = ("default (config not mounted)", "default (error reading config)")
+SOURCES = (SOURCE_NOT_MOUNTED, SOURCE_ERROR)
 FIXTURES_REUSED = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 
 # What an HTTP client can put in a header value: visible latin-1 characters and spaces.
@@ -66,9 +65,9 @@ def test_any_config_bytes_give_a_runbook_source(client, mount, config_path, cont
     response = client.get("/v1/autonomy/status", headers=bearer())
     assert response.status_code == 200
     answer = response.json()
-    assert answer["source"] in (f"configmap:{config_path}", *SOURCES)
+    assert answer["source"] in (configmap_source(config_path), *SOURCES)
     # The API says exactly what the shared reader says, with the fail-safe default.
     expected = read_autonomy_config(config_path)
     assert answer == {"autonomy_enabled": expected.enabled_or(True), "source": expected.source}
-    if answer["source"].startswith("configmap:"):
+    if answer["source"] == configmap_source(config_path):
         assert isinstance(expected.document["autonomy_enabled"], bool)

@@ -7,9 +7,8 @@ import datetime as dt
 
 import pytest
 
-from kubelet_volume import publish
-
-from .conftest import bearer, eventually
+from support.control_plane import bearer, eventually
+from support.kubelet_volume import publish
 
 
 def detail(client) -> dict:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kubelet_volume import publish
 from leviathan_control_plane.token import token_source
+from support.kubelet_volume import publish
 
 
 def test_a_named_token_file_is_followed_and_the_static_token_is_ignored(token_file: Path, token_mount: Path):

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from kubelet_volume import DATA, publish
-from support.control_plane import TOKEN, ControlPlaneServer
+from support.contract import SOURCE_ERROR, configmap_source
+from support.control_plane import TOKEN, ControlPlaneServer, eventually
+from support.kubelet_volume import DATA, publish
 from support.paths import CONTROL_PLANE
 
-from .conftest import eventually
-
 OFF = "autonomy_enabled: false\n"
-ERROR = {"autonomy_enabled": True, "source": "default (error reading config)"}
+ERROR = {"autonomy_enabled": True, "source": SOURCE_ERROR}
 
 
 class Connection:
@@ -56,7 +55,7 @@ def stop_within(server: ControlPlaneServer, seconds: float) -> None:
 class TestOutOfFileDescriptors:
     def test_the_last_good_config_and_token_stay_in_force(self, server, mount, config_path):
         publish(mount, {"dev.yaml": OFF})
-        off = {"autonomy_enabled": False, "source": f"configmap:{config_path}"}
+        off = {"autonomy_enabled": False, "source": configmap_source(config_path)}
         server.wait_for_status(off)
         connection = Connection(server)
         assert connection.get("/readyz")[0] == 200

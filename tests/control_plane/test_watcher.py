@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kubelet_volume import publish
 from leviathan_control_plane.followed_file import FollowedFile
 from leviathan_control_plane.watcher import DirectoryWatcher
+from support.kubelet_volume import publish
 
 
 class Recorder:

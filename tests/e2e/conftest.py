@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import pytest
 
-from support.contract import Command, load_contract
+from support.contract import CONFIG_PATH, Command, configmap_source, load_contract
 from support.paths import CHART, REPO, VALUES_DIR, helm_binary
 
 NAMESPACE = "leviathan"
@@ -32,7 +32,7 @@ CLUSTER_DIR = REPO / ".run" / "cluster"
 LOCAL = os.environ.get("LEVIATHAN_E2E_LOCAL") == "1"
 T = TypeVar("T")
 CONTRACT = load_contract()
-SOURCE = f"configmap:{CONTRACT.names['config_path']}"
+SOURCE = configmap_source(CONFIG_PATH)
 # Ids of the contract commands that ran, across the whole session (the runbook module checks coverage).
 RAN: set[str] = set()
 # (helm, case, outcome) rows of the upgrade matrix, printed after the run.

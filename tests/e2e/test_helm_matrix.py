@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from support.contract import SOURCE_ERROR
 from support.paths import CHART, REPO, VALUES_DIR
 
 from .conftest import (
@@ -182,7 +183,7 @@ def test_helm_test_follows_the_live_configmap(helm: Helm):
     helm("test", RELEASE, "-n", NAMESPACE, "--timeout", "2m")
     record(helm, "helm test on a good ConfigMap (off)", "passes")
     edit_switch_line("false", "maybe")
-    eventually(lambda: reported_source() == "default (error reading config)", 60, "the control plane to see it")
+    eventually(lambda: reported_source() == SOURCE_ERROR, 60, "the control plane to see it")
     failed = helm("test", RELEASE, "-n", NAMESPACE, "--timeout", "40s", check=False)
     assert failed.returncode != 0
     logs = kubectl("logs", "-n", NAMESPACE, "-l", "app.kubernetes.io/component=test", "--tail=20").stdout

@@ -19,7 +19,7 @@ import pytest
 
 from support.paths import CHART, REPO, VALUES_DIR
 
-from .conftest import CONTRACT, NAMESPACE, RELEASE, eventually, helm, in_cluster, kubectl, run, sh, token
+from .conftest import CONTRACT, NAMESPACE, RELEASE, SOURCE, eventually, helm, in_cluster, kubectl, run, sh, token
 
 CONFIGMAP = CONTRACT.names["configmap"]
 CRONJOB = CONTRACT.names["scheduler"]
@@ -344,7 +344,7 @@ def test_make_status_shows_state_reason_who_and_since_when(restricted):
     answer = json.loads(detail)
     assert answer["autonomy_enabled"] is False and answer["reason"] == "INC-10: until reviewed"
     assert answer["state_changed_at"].endswith("Z") and answer["disabled_since"] == answer["state_changed_at"]
-    assert json.loads(status) == {"autonomy_enabled": False, "source": "configmap:/etc/leviathan/autonomy/dev.yaml"}
+    assert json.loads(status) == {"autonomy_enabled": False, "source": SOURCE}
 
 
 def test_the_control_plane_says_who_and_records_the_flip_as_an_event(restricted):
@@ -369,9 +369,7 @@ def test_the_control_plane_says_who_and_records_the_flip_as_an_event(restricted)
     [flip] = [e for e in events if e["reason"] == "AutonomyDisabled" and "INC-10: until reviewed" in e["message"]]
     assert flip["involvedObject"]["kind"] == "ConfigMap" and flip["type"] == "Warning"
     assert flip["reportingComponent"] == "leviathan-control-plane"
-    assert flip["message"].startswith(
-        "autonomy_enabled true -> false (source: configmap:/etc/leviathan/autonomy/dev.yaml)"
-    )
+    assert flip["message"].startswith(f"autonomy_enabled true -> false (source: {SOURCE})")
     if expected:
         assert flip["message"].endswith(f"; switched by {expected}")
     OUTCOMES.append(

@@ -19,6 +19,7 @@ from .conftest import (
     NAMESPACE,
     RAN,
     RELEASE,
+    SOURCE,
     configmap_version,
     contract_run,
     eventually,
@@ -34,7 +35,6 @@ from .conftest import (
 
 CRONJOB = CONTRACT.names["scheduler"]
 SCHEDULE = CONTRACT.names["schedule"]
-SOURCE = f"configmap:{CONTRACT.names['config_path']}"
 DISABLED_LINES = [CONTRACT.log_lines["disabled"], CONTRACT.log_lines["exiting"]]
 # Commands that cannot run as written anywhere: ops/k8s/control-plane.yaml is not part of this
 # project (docs/RUNBOOK.md marks the deviation and gives the helm command instead).

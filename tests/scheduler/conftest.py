@@ -8,146 +8,16 @@ does (`<cronjob>-<scheduled minute>`), so worker Job names are predictable.
 
 from __future__ import annotations
 
-import copy
-import json
-import os
 import subprocess
-import time
 from collections.abc import Callable, Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kubelet_volume import publish
-from support.emulator import NAMESPACE, KubeEmulator, job
-from support.helm import render_chart
-from support.paths import SCHEDULER
-
-CONFIG_FILE = "dev.yaml"
-WORKER_APP = "leviathan-worker"
-RELEASE = "leviathan"
-SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-
-# Two tasks, one with its own deadline, as in values/dev.yaml.
-TASKS = [
-    {
-        "name": "inventory",
-        "image": "busybox:1.37.0",
-        "command": ["sh", "-c", "echo reconciling inventory"],
-        "activeDeadlineSeconds": 600,
-    },
-    {
-        "name": "index",
-        "image": "busybox:1.37.0",
-        "args": ["echo", "refreshing index"],
-        "env": [{"name": "INDEX_SCOPE", "value": "dev"}],
-    },
-]
-TASK_NAMES = [task["name"] for task in TASKS]
-
-BASE_VALUES: dict[str, Any] = {
-    "environment": "dev",
-    "autonomy": {"enabled": True, "reason": ""},
-    "scheduler": {"maxConcurrentWorkers": 5, "maxJobsPerTick": 3, "tasks": TASKS},
-}
-
-DISABLED_LINES = [
-    "⚠ Autonomy disabled in configuration (autonomy_enabled: false)",
-    "✓ Scheduler exiting cleanly without submitting jobs",
-]
-
-
-def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep-merge helm values: mappings merge, everything else replaces."""
-    merged = copy.deepcopy(dict(base))
-    for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-@cache
-def _rendered_config(values_json: str) -> str:
-    [configmap] = render_chart(json.loads(values_json), show_only=["templates/configmap.yaml"])
-    return configmap["data"][CONFIG_FILE]
-
-
-def chart_config(overrides: Mapping[str, Any] | None = None) -> str:
-    """The body of dev.yaml exactly as the chart's ConfigMap carries it, for BASE_VALUES + overrides."""
-    values = merge(BASE_VALUES, overrides or {})
-    return _rendered_config(json.dumps(values, sort_keys=True))
-
-
-def job_name(task: str, slot: int) -> str:
-    return f"{WORKER_APP}-{task}-{slot}"
-
-
-def worker_labels(task: str, instance: str = RELEASE, app: str = WORKER_APP) -> dict[str, str]:
-    """The selector labels of a worker Job of this release, plus its task."""
-    return {"app": app, "app.kubernetes.io/instance": instance, "leviathan.io/task": task}
-
-
-LIVE_CONFIGMAP = "leviathan-autonomy-config"
-
-
-def config_map(body: str, name: str = LIVE_CONFIGMAP) -> dict[str, Any]:
-    """The autonomy ConfigMap as the API serves it, with `body` as dev.yaml."""
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "data": {CONFIG_FILE: body},
-    }
-
-
-CRONJOB = "leviathan-dev-scheduler"
-CRONJOB_UID = "3f1c2a9e-5b7d-4c1e-9a2f-6d8e0b4c7a11"
-
-
-def tick_job_name(slot: int) -> str:
-    """What the CronJob controller names the tick's Job: `<cronjob>-<scheduled minute>`."""
-    return f"{CRONJOB}-{slot}"
-
-
-def tick_job(slot: int) -> dict[str, Any]:
-    """The tick's own Job as the CronJob controller creates it: release labels, owned by the CronJob."""
-    labels = {"app.kubernetes.io/name": "leviathan", "app.kubernetes.io/instance": RELEASE}
-    manifest = job(tick_job_name(slot), labels={**labels, "app.kubernetes.io/component": "scheduler"})
-    manifest["metadata"]["ownerReferences"] = [
-        {"apiVersion": "batch/v1", "kind": "CronJob", "name": CRONJOB, "uid": CRONJOB_UID, "controller": True}
-    ]
-    return manifest
-
-
-def owner_reference() -> dict[str, Any]:
-    """What every worker Job should carry: the CronJob, as a plain (non-controller) owner."""
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "name": CRONJOB,
-        "uid": CRONJOB_UID,
-        "controller": False,
-        "blockOwnerDeletion": False,
-    }
-
-
-def worker_jobs(emulator: KubeEmulator) -> list[dict[str, Any]]:
-    """The stored Jobs minus the ticks' own Jobs."""
-    return [j for j in emulator.jobs() if not j["metadata"]["name"].startswith(f"{CRONJOB}-")]
-
-
-def lines(text: str) -> list[str]:
-    """The log lines, without the `Config: ...` line every tick starts with (test_config_line.py checks it)."""
-    return [line for line in text.splitlines() if not line.startswith("Config: ")]
-
-
-def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
-    assert "Traceback" not in result.stderr, result.stderr
-    assert "Traceback" not in result.stdout, result.stdout
+from support.emulator import KubeEmulator
+from support.kubelet_volume import publish
+from support.scheduler import CONFIG_FILE, chart_config, current_slot, run_tick, tick_job
 
 
 @pytest.fixture
@@ -183,49 +53,6 @@ def publish_config(mount: Path) -> Callable[..., str | bytes]:
 def enabled_config(publish_config) -> str:
     """The chart's config with autonomy on and the two TASKS."""
     return publish_config()
-
-
-def current_slot() -> int:
-    """A recent scheduled minute, divisible by 12 like most schedules' minutes."""
-    minute = int(time.time() // 60)
-    return minute - minute % 12
-
-
-def run_tick(
-    *args: str,
-    config_path: Path,
-    kubeconfig: Path,
-    home: Path,
-    slot: int,
-    env: Mapping[str, str | None] | None = None,
-    command: list[str] | None = None,
-    timeout: float = 60,
-) -> subprocess.CompletedProcess[str]:
-    """One scheduler tick as a subprocess with a clean environment.
-
-    `env` entries override the defaults; a None value removes the variable.
-    """
-    environment: dict[str, str | None] = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LEVIATHAN_AUTONOMY_CONFIG": str(config_path),
-        "KUBECONFIG": str(kubeconfig),
-        "LEVIATHAN_SCHEDULER_JOB_NAME": tick_job_name(slot),
-    }
-    if SERVICE_ACCOUNT_NAMESPACE.exists():  # tests running inside a pod: keep the kubeconfig's namespace
-        environment["LEVIATHAN_NAMESPACE"] = NAMESPACE
-    environment.update(env or {})
-    clean = {key: value for key, value in environment.items() if value is not None}
-    assert "KUBERNETES_SERVICE_HOST" not in clean
-    return subprocess.run(
-        [*(command or [str(SCHEDULER)]), *args],
-        env=clean,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture

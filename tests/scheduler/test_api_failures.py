@@ -10,8 +10,7 @@ import kmock
 import pytest
 
 from support.emulator import NAMESPACE, Call, write_kubeconfig
-
-from .conftest import TASK_NAMES, assert_no_traceback, job_name, lines, worker_jobs
+from support.scheduler import TASK_NAMES, assert_no_traceback, job_name, lines, worker_jobs
 
 LIST = Call("GET", "LIST", "batch/jobs", NAMESPACE)
 CREATE = Call("POST", "CREATE", "batch/jobs", NAMESPACE)

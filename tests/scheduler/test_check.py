@@ -13,8 +13,7 @@ import pytest
 
 from support.emulator import KubeEmulator
 from support.helm import find, render_chart
-
-from .conftest import assert_no_traceback, lines, worker_jobs
+from support.scheduler import assert_no_traceback, lines, worker_jobs
 
 REVIEWS = kmock.resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews")
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from support.contract import load_contract
-
-from .conftest import DISABLED_LINES
+from support.contract import configmap_source, load_contract
+from support.scheduler import DISABLED_LINES
 
 
 def config_line(config_path, enabled: bool) -> str:
-    return f"Config: configmap:{config_path} autonomy_enabled={'true' if enabled else 'false'}"
+    return f"Config: {configmap_source(config_path)} autonomy_enabled={'true' if enabled else 'false'}"
 
 
 @pytest.mark.parametrize(

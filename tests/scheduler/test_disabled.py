@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from support.contract import configmap_source
 from support.emulator import write_kubeconfig
 from support.paths import PYTHON
-
-from .conftest import DISABLED_LINES, assert_no_traceback, lines, worker_jobs
+from support.scheduler import DISABLED_LINES, assert_no_traceback, lines, worker_jobs
 
 RUN_MAIN = "from leviathan_scheduler.cli import main; raise SystemExit(main())"
 
@@ -54,7 +54,7 @@ def test_a_reason_cannot_forge_lines_or_reach_the_terminal_raw(publish_config, r
     )
     # Byte for byte: the config-read line, the runbook's two lines, then the reason on one line of its own.
     config_line, rest = result.stderr.split("\n", 1)
-    assert config_line.startswith("Config: configmap:") and config_line.endswith(" autonomy_enabled=false")
+    assert config_line.startswith(f"Config: {configmap_source('')}") and config_line.endswith(" autonomy_enabled=false")
     assert rest == "\n".join([*DISABLED_LINES, f"Reason: {shown}"]) + "\n"
 
 

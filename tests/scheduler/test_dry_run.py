@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from support.emulator import NAMESPACE, write_kubeconfig
-
-from .conftest import (
+from support.helm import KUBERNETES_VERSIONS
+from support.scheduler import (
     RELEASE,
     TASK_NAMES,
     WORKER_APP,
@@ -20,8 +20,6 @@ from .conftest import (
     owner_reference,
     worker_jobs,
 )
-
-KUBERNETES_VERSIONS = ["1.27.0", "1.37.0"]
 
 
 def documents(stdout: str) -> list[dict]:

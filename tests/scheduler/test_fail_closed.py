@@ -7,11 +7,11 @@ import os
 import pytest
 import yaml
 
-from kubelet_volume import publish
-from leviathan_config import MAX_CONFIG_BYTES
+from support.config_cases import INVALID
+from support.contract import CONFIG_PATH
+from support.kubelet_volume import publish
 from support.paths import PYTHON
-
-from .conftest import CONFIG_FILE, assert_no_traceback, chart_config, lines, worker_jobs
+from support.scheduler import CONFIG_FILE, assert_no_traceback, chart_config, lines, worker_jobs
 
 FAIL_CLOSED = "failing closed without submitting jobs"
 
@@ -52,39 +52,7 @@ def test_mount_without_the_environment_file_exits_3(run_scheduler, emulator, mou
 
 def test_unset_variable_falls_back_to_the_default_path(run_scheduler, emulator):
     result = run_scheduler(env={"LEVIATHAN_AUTONOMY_CONFIG": None})
-    assert_failed_closed(result, emulator, 3, "/etc/leviathan/autonomy/dev.yaml does not exist")
-
-
-INVALID = {
-    "invalid YAML": (b"autonomy_enabled: [\n", "invalid YAML"),
-    "quoted false": (b'autonomy_enabled: "false"\n', "autonomy_enabled must be true or false, not the string 'false'"),
-    "YAML 1.1 off": (b"autonomy_enabled: off\n", "autonomy_enabled must be true or false"),
-    "YAML 1.1 no": (b"autonomy_enabled: no\n", "autonomy_enabled must be true or false"),
-    "zero": (b"autonomy_enabled: 0\n", "autonomy_enabled must be true or false"),
-    "null": (b"autonomy_enabled:\n", "autonomy_enabled must be true or false, not null"),
-    "missing key": (b"reason: forgot the switch\n", "missing key autonomy_enabled"),
-    "duplicate key": (b"autonomy_enabled: false\nautonomy_enabled: true\n", "duplicate key"),
-    "a list": (b"- autonomy_enabled: true\n", "top level must be a mapping"),
-    "a scalar": (b"true\n", "top level must be a mapping"),
-    "empty": (b"", "empty"),
-    "reason not a string": (b"autonomy_enabled: true\nreason: 42\n", "reason must be a string"),
-    "not UTF-8": (b"autonomy_enabled: true\nreason: caf\xe9\n", "not valid UTF-8"),
-    "over 64 KiB": (
-        b"autonomy_enabled: true\n" + b"#" * MAX_CONFIG_BYTES + b"\n",
-        f"larger than {MAX_CONFIG_BYTES // 1024} KiB",
-    ),
-    # Parsed by PyYAML, but no value can be built from them.
-    "impossible date": (b"autonomy_enabled: true\nreviewed: 2024-02-30\n", "ValueError"),
-    "list as a key": (b"autonomy_enabled: true\n? [a]\n: 1\n", "unhashable key"),
-    "deep nesting": (b"autonomy_enabled: true\nx: " + b"[" * 3000 + b"\n", "nested deeper than 50 levels"),
-    # A few hundred bytes that aliases would expand to a billion strings.
-    "billion laughs": (
-        b"autonomy_enabled: true\nl0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
-        + b"".join(f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]\n".encode() for n in range(1, 9)),
-        "aliases expand the document past 1024 KiB",
-    ),
-    "alias to itself": (b"autonomy_enabled: true\nloop: &loop [*loop]\n", "an alias refers to itself"),
-}
+    assert_failed_closed(result, emulator, 3, f"{CONFIG_PATH} does not exist")
 
 
 @pytest.mark.parametrize(("body", "problem"), INVALID.values(), ids=INVALID.keys())

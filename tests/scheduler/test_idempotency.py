@@ -6,8 +6,7 @@ import subprocess
 
 from support.emulator import NAMESPACE, Call, finished_status, job, job_list
 from support.paths import SCHEDULER
-
-from .conftest import TASK_NAMES, assert_no_traceback, job_name, lines, worker_jobs, worker_labels
+from support.scheduler import TASK_NAMES, assert_no_traceback, job_name, lines, worker_jobs, worker_labels
 
 LIST = Call("GET", "LIST", "batch/jobs", NAMESPACE)
 CREATE = Call("POST", "CREATE", "batch/jobs", NAMESPACE)

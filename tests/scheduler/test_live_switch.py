@@ -11,8 +11,15 @@ import pytest
 
 from leviathan_scheduler.exit_codes import EXIT_CONFIG_ERROR, EXIT_CONFIG_NOT_MOUNTED, EXIT_OK, EXIT_POLICY_REFUSED
 from support.emulator import CONFIGMAPS, NAMESPACE, Call
-
-from .conftest import LIVE_CONFIGMAP, assert_no_traceback, chart_config, config_map, job_name, lines, worker_jobs
+from support.scheduler import (
+    LIVE_CONFIGMAP,
+    assert_no_traceback,
+    chart_config,
+    config_map,
+    job_name,
+    lines,
+    worker_jobs,
+)
 
 LIST = Call("GET", "LIST", "batch/jobs", NAMESPACE)
 CREATE = Call("POST", "CREATE", "batch/jobs", NAMESPACE)

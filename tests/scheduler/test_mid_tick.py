@@ -5,10 +5,9 @@ from __future__ import annotations
 import kmock
 import pytest
 
-from kubelet_volume import publish, remove
 from support.emulator import NAMESPACE, Call
-
-from .conftest import CONFIG_FILE, assert_no_traceback, chart_config, job_name, lines, worker_jobs
+from support.kubelet_volume import publish, remove
+from support.scheduler import CONFIG_FILE, assert_no_traceback, chart_config, job_name, lines, worker_jobs
 
 LIST = Call("GET", "LIST", "batch/jobs", NAMESPACE)
 CREATE = Call("POST", "CREATE", "batch/jobs", NAMESPACE)

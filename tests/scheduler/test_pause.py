@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import socket
 import time
-from datetime import UTC, datetime
 
 import kmock
 import pytest
@@ -16,23 +15,8 @@ from kubernetes import client
 
 from leviathan_scheduler.kube import EventNotRecorded, JobsApi
 from leviathan_scheduler.tick import pause_event
-from support.emulator import NAMESPACE, Call, finished_status, job
-
-from .conftest import assert_no_traceback, job_name, lines, worker_jobs, worker_labels
-
-
-def failed(task: str, slot: int, resumed: bool = False, condition: str = "Failed") -> dict:
-    manifest = job(job_name(task, slot), worker_labels(task))
-    manifest["metadata"]["annotations"] = {
-        "leviathan.io/scheduled-time": _stamp(slot),
-        **({"leviathan.io/resumed": "true"} if resumed else {}),
-    }
-    manifest["status"] = finished_status(condition)
-    return manifest
-
-
-def _stamp(slot: int) -> str:
-    return datetime.fromtimestamp(slot * 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+from support.emulator import NAMESPACE, Call
+from support.scheduler import assert_no_traceback, failed_job, job_name, lines, worker_jobs
 
 
 def submitted(emulator, slot: int) -> list[str]:
@@ -40,7 +24,7 @@ def submitted(emulator, slot: int) -> list[str]:
 
 
 def test_three_failures_in_a_row_pause_the_task_and_the_other_goes_on(enabled_config, run_scheduler, emulator, slot):
-    emulator.seed(*(failed("inventory", slot - 5 * n) for n in (1, 2, 3)))
+    emulator.seed(*(failed_job("inventory", slot - 5 * n) for n in (1, 2, 3)))
     result = run_scheduler()
     assert result.returncode == 0
     assert lines(result.stderr)[0] == (
@@ -51,7 +35,7 @@ def test_three_failures_in_a_row_pause_the_task_and_the_other_goes_on(enabled_co
 
 
 def test_every_tick_says_so_while_paused(enabled_config, run_scheduler, emulator, slot):
-    emulator.seed(*(failed("inventory", slot - 5 * n) for n in (1, 2, 3, 4)))
+    emulator.seed(*(failed_job("inventory", slot - 5 * n) for n in (1, 2, 3, 4)))
     for tick in (slot, slot + 5):
         result = run_scheduler(slot=tick)
         assert f"⏸ Task inventory paused after 4 consecutive failures (last: {job_name('inventory', slot - 5)})" in (
@@ -62,10 +46,10 @@ def test_every_tick_says_so_while_paused(enabled_config, run_scheduler, emulator
 
 def test_fewer_failures_or_a_success_in_between_do_not_pause(enabled_config, run_scheduler, emulator, slot):
     emulator.seed(
-        failed("inventory", slot - 5),
-        failed("inventory", slot - 10),
-        failed("inventory", slot - 15, condition="Complete"),
-        failed("inventory", slot - 20),
+        failed_job("inventory", slot - 5),
+        failed_job("inventory", slot - 10),
+        failed_job("inventory", slot - 15, condition="Complete"),
+        failed_job("inventory", slot - 20),
     )
     result = run_scheduler()
     assert "⏸" not in result.stderr
@@ -73,15 +57,15 @@ def test_fewer_failures_or_a_success_in_between_do_not_pause(enabled_config, run
 
 
 def test_resume_annotation_ends_the_streak(enabled_config, run_scheduler, emulator, slot):
-    emulator.seed(*(failed("inventory", slot - 5 * n, resumed=True) for n in (1, 2, 3)))
+    emulator.seed(*(failed_job("inventory", slot - 5 * n, resumed=True) for n in (1, 2, 3)))
     result = run_scheduler()
     assert "⏸" not in result.stderr
     assert job_name("inventory", slot) in submitted(emulator, slot)
 
 
 def test_new_failures_after_a_resume_count_again(enabled_config, run_scheduler, emulator, slot):
-    emulator.seed(*(failed("inventory", slot - 5 * n, resumed=True) for n in (4, 5, 6)))
-    emulator.seed(*(failed("inventory", slot - 5 * n) for n in (1, 2, 3)))
+    emulator.seed(*(failed_job("inventory", slot - 5 * n, resumed=True) for n in (4, 5, 6)))
+    emulator.seed(*(failed_job("inventory", slot - 5 * n) for n in (1, 2, 3)))
     result = run_scheduler()
     assert f"⏸ Task inventory paused after 3 consecutive failures (last: {job_name('inventory', slot - 5)})" in (
         result.stderr
@@ -90,7 +74,7 @@ def test_new_failures_after_a_resume_count_again(enabled_config, run_scheduler, 
 
 def test_zero_turns_it_off(publish_config, run_scheduler, emulator, slot):
     publish_config({"scheduler": {"pauseAfterFailures": 0}})
-    emulator.seed(*(failed("inventory", slot - 5 * n) for n in (1, 2, 3)))
+    emulator.seed(*(failed_job("inventory", slot - 5 * n) for n in (1, 2, 3)))
     result = run_scheduler()
     assert "⏸" not in result.stderr
     assert job_name("inventory", slot) in submitted(emulator, slot)
@@ -98,7 +82,7 @@ def test_zero_turns_it_off(publish_config, run_scheduler, emulator, slot):
 
 def test_threshold_follows_the_setting(publish_config, run_scheduler, emulator, slot):
     publish_config({"scheduler": {"pauseAfterFailures": 1}})
-    emulator.seed(failed("inventory", slot - 5))
+    emulator.seed(failed_job("inventory", slot - 5))
     result = run_scheduler()
     assert f"⏸ Task inventory paused after 1 consecutive failures (last: {job_name('inventory', slot - 5)})" in (
         result.stderr
@@ -118,8 +102,8 @@ def with_uid(manifest: dict, uid: str) -> dict:
 
 def test_a_pause_is_one_event_on_the_last_failed_job_however_many_ticks(enabled_config, run_scheduler, emulator, slot):
     last = job_name("inventory", slot - 5)
-    emulator.seed(with_uid(failed("inventory", slot - 5), "0d9c1b7e-1111-4a2b-9c3d-5e6f7a8b9c0d"))
-    emulator.seed(*(failed("inventory", slot - 5 * n) for n in (2, 3)))
+    emulator.seed(with_uid(failed_job("inventory", slot - 5), "0d9c1b7e-1111-4a2b-9c3d-5e6f7a8b9c0d"))
+    emulator.seed(*(failed_job("inventory", slot - 5 * n) for n in (2, 3)))
     first = run_scheduler()
     second = run_scheduler(slot=slot + 5)
     assert first.returncode == second.returncode == 0
@@ -148,15 +132,15 @@ def test_a_pause_is_one_event_on_the_last_failed_job_however_many_ticks(enabled_
 
 
 def test_resumed_failures_make_no_event_and_the_next_pause_makes_its_own(enabled_config, run_scheduler, emulator, slot):
-    emulator.seed(*(failed("inventory", slot - 5 * n, resumed=True) for n in (4, 5, 6)))
+    emulator.seed(*(failed_job("inventory", slot - 5 * n, resumed=True) for n in (4, 5, 6)))
     run_scheduler(slot=slot - 15)
-    emulator.seed(*(failed("inventory", slot - 5 * n) for n in (1, 2, 3)))
+    emulator.seed(*(failed_job("inventory", slot - 5 * n) for n in (1, 2, 3)))
     run_scheduler()
     assert [e["metadata"]["name"] for e in emulator.events()] == [f"{job_name('inventory', slot - 5)}.task-paused"]
 
 
 def test_no_pause_no_event(enabled_config, run_scheduler, emulator, slot):
-    emulator.seed(failed("inventory", slot - 5), failed("inventory", slot - 10))
+    emulator.seed(failed_job("inventory", slot - 5), failed_job("inventory", slot - 10))
     assert run_scheduler().returncode == 0
     assert emulator.events() == []
     assert EVENT_CREATE not in emulator.requests()
@@ -174,7 +158,7 @@ def test_an_event_that_cannot_be_recorded_changes_nothing_else(
     enabled_config, run_scheduler, emulator, slot, status, said
 ):
     emulator.react(lambda k: k[kmock.action.CREATE, EVENTS] << status)
-    emulator.seed(*(failed("inventory", slot - 5 * n) for n in (1, 2, 3)))
+    emulator.seed(*(failed_job("inventory", slot - 5 * n) for n in (1, 2, 3)))
     result = run_scheduler()
     assert_no_traceback(result)
     assert result.returncode == 0

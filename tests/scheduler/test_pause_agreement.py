@@ -15,9 +15,7 @@ import pytest
 from support.api_read import detail_after_api_read
 from support.control_plane import TOKEN, ControlPlaneServer
 from support.emulator import CONFIGMAPS
-
-from .conftest import config_map, lines
-from .test_pause import failed
+from support.scheduler import config_map, failed_job, lines
 
 PAUSE_LINE = re.compile(r"⏸ Task (\S+) paused after (\d+) consecutive failures \(last: (\S+)\)")
 
@@ -42,7 +40,7 @@ PAUSED = {
 def test_the_control_plane_and_the_scheduler_agree_on_paused_tasks(
     history, enabled_config, run_scheduler, emulator, slot, config_path, kubeconfig, tmp_path: Path
 ):
-    jobs = [failed(task, slot - ago, resumed, condition) for task, ago, (condition, resumed) in HISTORIES[history]]
+    jobs = [failed_job(task, slot - ago, resumed, condition) for task, ago, (condition, resumed) in HISTORIES[history]]
     emulator.seed(*jobs)
     emulator.seed(config_map(enabled_config), resource=CONFIGMAPS)
     token_file = tmp_path / "token"

@@ -6,9 +6,7 @@ import pytest
 
 from support.emulator import CONFIGMAPS, job, job_list
 from support.helm import find, render_chart
-
-from .conftest import LIVE_CONFIGMAP, config_map, worker_labels
-from .test_pause import failed
+from support.scheduler import LIVE_CONFIGMAP, config_map, failed_job, worker_labels
 
 # kmock's request actions, as RBAC verbs; UPDATE is a PATCH or a PUT.
 VERBS = {"LIST": "list", "CREATE": "create", "FETCH": "get", "WATCH": "watch", "DELETE": "delete"}
@@ -49,7 +47,7 @@ def role() -> dict:
 def recorded(enabled_config, run_scheduler, emulator, slot):
     """The requests of ticks that take every path a tick can take against the API, as the chart runs them."""
     emulator.seed(job("running-elsewhere", worker_labels("retired")))
-    emulator.seed(*(failed("inventory", slot - 5 * n) for n in (1, 2, 3)))  # a paused task: one Event
+    emulator.seed(*(failed_job("inventory", slot - 5 * n) for n in (1, 2, 3)))  # a paused task: one Event
     emulator.seed(config_map(enabled_config), resource=CONFIGMAPS)
     env = {"LEVIATHAN_CONFIGMAP": LIVE_CONFIGMAP}
     assert run_scheduler(env=env).returncode == 0  # list, an Event, then get the ConfigMap and create

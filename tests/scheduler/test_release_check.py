@@ -12,8 +12,7 @@ import kmock
 import pytest
 
 from support.emulator import KubeEmulator
-
-from .conftest import assert_no_traceback, lines
+from support.scheduler import assert_no_traceback, lines
 
 POLICY = "leviathan-leviathan-release"
 GROUP = "admissionregistration.k8s.io/v1"

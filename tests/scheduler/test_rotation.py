@@ -14,8 +14,7 @@ import pytest
 from leviathan_scheduler.plan import plan_tick
 from leviathan_scheduler.settings import SchedulerSettings, Task
 from support.emulator import finished_status
-
-from .conftest import current_slot, job_name, worker_jobs
+from support.scheduler import current_slot, job_name, worker_jobs
 
 # Minutes of the hour each schedule fires at (cron semantics: */7 restarts every hour).
 SCHEDULES = {

@@ -13,10 +13,9 @@ from typing import ClassVar
 
 import pytest
 
-from kubelet_volume import publish
 from support.emulator import NAMESPACE, Call, KubeEmulator, job
-
-from .conftest import (
+from support.kubelet_volume import publish
+from support.scheduler import (
     CONFIG_FILE,
     RELEASE,
     TASK_NAMES,

@@ -260,3 +260,18 @@ def load_contract(path: Path = CONTRACT_FILE) -> Contract:
         cronjob_table=data["cronjob_table"],
         procedures=procedures,
     )
+
+
+# The contract's strings that tests compare the sidecars' output with, each written once (in the
+# data file). tests/test_contract_data.py pins them to the reference runbook's text, and the
+# sidecars' own definitions to them.
+CONFIG_PATH: str = load_contract().names["config_path"]
+SOURCE_NOT_MOUNTED: str = load_contract().status_api["sources"]["not_mounted"]
+SOURCE_ERROR: str = load_contract().status_api["sources"]["error"]
+DISABLED_LINE: str = load_contract().log_lines["disabled"]
+EXITING_LINE: str = load_contract().log_lines["exiting"]
+
+
+def configmap_source(path: object) -> str:
+    """The contract's `configmap:<path>` source for a config mounted at `path`."""
+    return load_contract().status_api["sources"]["loaded"].replace("<path>", str(path))

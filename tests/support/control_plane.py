@@ -10,10 +10,15 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from support.paths import CONTROL_PLANE
+
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
 
 TOKEN = "test-token-0123456789abcdefghijklmnop"
 
@@ -129,3 +134,19 @@ class ControlPlaneServer:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+
+
+def bearer(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def eventually(check: Callable[[], bool], timeout: float = 1.5) -> None:
+    """Wait for a change to be picked up: events take milliseconds, the poll at most half a second."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not true within {timeout}s"
+        time.sleep(0.005)
+
+
+def status_becomes(client: TestClient, expected: dict, token: str = TOKEN) -> None:
+    eventually(lambda: client.get("/v1/autonomy/status", headers=bearer(token)).json() == expected)

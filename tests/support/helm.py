@@ -1,19 +1,32 @@
-"""Render the chart with the real helm binary, in the style of Airflow's chart tests."""
+"""Render the chart with the real helm binary, in the style of Airflow's chart tests.
+
+Every render is checked against the Kubernetes schemas (kubernetes-validate, offline, strict)
+before a test sees it, as Airflow's render_chart does; a test that renders something invalid on
+purpose says so with `validate=False`.
+"""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
+import kubernetes_validate.utils
 import yaml
 
 from support.paths import CHART, helm_binary
 
 RELEASE = "leviathan"
 NAMESPACE = "leviathan"
+# The oldest Kubernetes the chart supports and the newest kubernetes-validate knows.
+KUBERNETES_VERSIONS = ("1.27.0", "1.37.0")
+# Custom resources (the Prometheus operator's): no Kubernetes version has their schema.
+CUSTOM_API_VERSIONS = frozenset({"monitoring.coreos.com/v1"})
 
 
 class HelmError(Exception):
@@ -33,8 +46,9 @@ def render_manifest(
     name: str = RELEASE,
     namespace: str = NAMESPACE,
     extra_args: Sequence[str] = (),
+    validate: bool = True,
 ) -> str:
-    """`helm template` output as text; HelmError with helm's stderr on failure."""
+    """`helm template` output as text, every object schema-checked; HelmError with helm's stderr on failure."""
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as values_file:
         yaml.safe_dump(values or {}, values_file)
         values_file.flush()
@@ -48,20 +62,47 @@ def render_manifest(
         result = helm(*command)
     if result.returncode != 0:
         raise HelmError(command, result.stderr)
+    if validate:
+        for doc in yaml.safe_load_all(result.stdout):
+            if doc:
+                validate_object(doc)
     return result.stdout
 
 
 def render_chart(
-    values: dict[str, Any] | None = None,
-    show_only: Iterable[str] = (),
-    values_files: Iterable[Path] = (),
-    name: str = RELEASE,
-    namespace: str = NAMESPACE,
-    extra_args: Sequence[str] = (),
+    values: dict[str, Any] | None = None, show_only: Iterable[str] = (), **options: Any
 ) -> list[dict[str, Any]]:
-    """The rendered objects, parsed, with empty documents dropped."""
-    text = render_manifest(values, show_only, values_files, name, namespace, extra_args)
+    """The rendered objects, parsed and schema-checked, with empty documents dropped (options: render_manifest's)."""
+    text = render_manifest(values, show_only, **options)
     return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+# kubernetes-validate re-reads its 1 MB definitions file on every call (about 10 ms); the schema files never
+# change during a run, so each is read once. The pinned version (requirements-dev.txt) calls it by this name.
+kubernetes_validate.utils.schema_contents = cache(kubernetes_validate.utils.schema_contents)
+# Objects already found valid, by their canonical JSON: most renders repeat most objects.
+_VALID: set[str] = set()
+
+
+def validate_object(doc: dict[str, Any]) -> None:
+    """Raise kubernetes_validate.ValidationError unless `doc` is valid for every supported version that serves
+    its kind. A kind a version does not serve (e.g. ValidatingAdmissionPolicy v1 before 1.30) is not checked
+    against it, since the chart renders it only where the API server serves it; every kind must be known to one
+    version, except custom resources."""
+    key = json.dumps(doc, sort_keys=True, default=str)
+    if key in _VALID:
+        return
+    known = doc.get("apiVersion") in CUSTOM_API_VERSIONS
+    for version in KUBERNETES_VERSIONS:
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            continue
+        known = True
+    assert known, (
+        f"no Kubernetes version in {KUBERNETES_VERSIONS} has a schema for {doc.get('apiVersion')} {doc.get('kind')}"
+    )
+    _VALID.add(key)
 
 
 def find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:

@@ -46,8 +46,14 @@ TRANSIENT_ERRNOS = frozenset(
     }
 )
 
+# The runbook's three `source` values: configmap_source(path), and the two defaults.
 SOURCE_NOT_MOUNTED = "default (config not mounted)"
 SOURCE_ERROR = "default (error reading config)"
+
+
+def configmap_source(path: str) -> str:
+    """The `source` of a config read from the mounted ConfigMap at `path`."""
+    return f"configmap:{path}"
 
 
 class ConfigState(enum.Enum):
@@ -101,7 +107,7 @@ class AutonomyConfig(_Fields):
     def source(self) -> str:
         """The runbook's `source` field."""
         if self.state is ConfigState.LOADED:
-            return f"configmap:{self.path}"
+            return configmap_source(self.path)
         if self.state is ConfigState.NOT_MOUNTED:
             return SOURCE_NOT_MOUNTED
         return SOURCE_ERROR

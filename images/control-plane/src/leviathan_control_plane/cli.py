@@ -13,9 +13,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from leviathan_config import ConfigState, printable, read_autonomy_config
+from leviathan_config import DEFAULT_CONFIG_PATH, ConfigState, configmap_source, printable, read_autonomy_config
 from leviathan_control_plane.server import ServerLimits, uvicorn_settings
-from leviathan_control_plane.token import TokenConfigError, initial_token
+from leviathan_control_plane.token import TOKEN_ENV, TokenConfigError, initial_token
 
 log = logging.getLogger("leviathan_control_plane")
 
@@ -42,30 +42,18 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=_port, default=8000)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    serve.add_argument(
-        "--max-connections",
-        type=_at_least_one,
-        default=DEFAULT_LIMITS.max_connections,
-        help="open connections allowed; one more is answered 503 and closed (default %(default)s)",
+    # One flag per ServerLimits field: --max-connections sets max_connections.
+    limits = (
+        ("max_connections", _at_least_one, "open connections allowed; one more is answered 503 and closed"),
+        ("max_header_bytes", _at_least_one, "largest request head (request line and headers); larger is answered 431"),
+        ("header_timeout", _seconds, "seconds a client has to send a whole request head; then 408"),
+        ("keep_alive_timeout", _seconds, "seconds an idle keep-alive connection stays open"),
     )
-    serve.add_argument(
-        "--max-header-bytes",
-        type=_at_least_one,
-        default=DEFAULT_LIMITS.max_header_bytes,
-        help="largest request head (request line and headers); larger is answered 431 (default %(default)s)",
-    )
-    serve.add_argument(
-        "--header-timeout",
-        type=_seconds,
-        default=DEFAULT_LIMITS.header_timeout,
-        help="seconds a client has to send a whole request head; then 408 (default %(default)s)",
-    )
-    serve.add_argument(
-        "--keep-alive-timeout",
-        type=_seconds,
-        default=DEFAULT_LIMITS.keep_alive_timeout,
-        help="seconds an idle keep-alive connection stays open (default %(default)s)",
-    )
+    for field, kind, text in limits:
+        default = getattr(DEFAULT_LIMITS, field)
+        serve.add_argument(
+            "--" + field.replace("_", "-"), type=kind, default=default, help=f"{text} (default %(default)s)"
+        )
 
     check = commands.add_parser("check", help="query the status API and exit 0 only if autonomy_enabled is as expected")
     check.add_argument("--url", required=True, help="e.g. http://leviathan-control-plane:8000/v1/autonomy/status")
@@ -77,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         help="expect what this config file says, read with the shared reader (helm test mounts the live ConfigMap); "
         "fails while the file is missing or invalid",
     )
-    check.add_argument("--expect-source", help="also require this source (configmap:/etc/leviathan/autonomy/dev.yaml)")
+    check.add_argument("--expect-source", help=f"also require this source ({configmap_source(DEFAULT_CONFIG_PATH)})")
     check.add_argument(
         "--timeout",
         type=float,
@@ -87,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "serve":
-        limits = ServerLimits(args.max_connections, args.max_header_bytes, args.header_timeout, args.keep_alive_timeout)
-        return _serve(args.host, args.port, args.log_level, limits)
+        chosen = ServerLimits(**{field: getattr(args, field) for field, _, _ in limits})
+        return _serve(args.host, args.port, args.log_level, chosen)
     expectation = Expectation(
         enabled=None if args.expect_enabled is None else args.expect_enabled == "true",
         config_path=args.expect_enabled_from,
@@ -163,7 +151,7 @@ def _serve(host: str, port: int, log_level: str, limits: ServerLimits) -> int:
         host,
         port,
         settings.config_path,
-        "file " + settings.token_file if settings.token_file else "LEVIATHAN_CONTROL_PLANE_TOKEN",
+        "file " + settings.token_file if settings.token_file else TOKEN_ENV,
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, **uvicorn_settings(limits))
     return EXIT_OK

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from leviathan_config import SOURCE_ERROR, SOURCE_NOT_MOUNTED, AutonomyConfig
+from leviathan_config import SOURCE_ERROR, SOURCE_NOT_MOUNTED, AutonomyConfig, configmap_source
 from leviathan_control_plane.review import Review
 
 
@@ -123,7 +123,7 @@ class ControlPlaneMetrics:
             registry=self.registry,
         )
         self._by_code: dict[int, Counter] = {}
-        self._sources = (f"configmap:{config_path}", SOURCE_NOT_MOUNTED, SOURCE_ERROR)
+        self._sources = (configmap_source(config_path), SOURCE_NOT_MOUNTED, SOURCE_ERROR)
         for source in self._sources:
             self.source.labels(source=source).set(0)
         for file in ("config", "token"):

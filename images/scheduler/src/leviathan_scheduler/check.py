@@ -18,10 +18,9 @@ from leviathan_scheduler.exit_codes import (
     EXIT_API_FORBIDDEN,
     EXIT_API_UNAVAILABLE,
     EXIT_CONFIG_ERROR,
-    EXIT_CONFIG_NOT_MOUNTED,
     EXIT_OK,
 )
-from leviathan_scheduler.output import say
+from leviathan_scheduler.output import config_unusable, say
 from leviathan_scheduler.settings import SettingsError, parse_settings
 
 
@@ -61,12 +60,8 @@ def main(argv: list[str], default_namespace: str | None) -> int:
     args = parser.parse_args(argv)
 
     config = read_autonomy_config(config_path_from_env())
-    if config.state is ConfigState.NOT_MOUNTED:
-        say(f"✗ Config not mounted: {config.problem}")
-        return EXIT_CONFIG_NOT_MOUNTED
-    if config.state is ConfigState.ERROR:
-        say(f"✗ Error reading config: {config.problem}")
-        return EXIT_CONFIG_ERROR
+    if config.state is not ConfigState.LOADED:
+        return config_unusable(config.state, config.problem, tick=False)
     try:
         settings = parse_settings(config.document)
     except SettingsError as exc:

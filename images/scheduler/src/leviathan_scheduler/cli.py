@@ -11,9 +11,9 @@ import math
 import os
 import sys
 
-from leviathan_config import ConfigState, config_path_from_env, read_autonomy_config
-from leviathan_scheduler.exit_codes import EXIT_CONFIG_ERROR, EXIT_CONFIG_NOT_MOUNTED, EXIT_OK, EXIT_UNEXPECTED
-from leviathan_scheduler.output import say
+from leviathan_config import CONFIG_ENV, DEFAULT_CONFIG_PATH, ConfigState, config_path_from_env, read_autonomy_config
+from leviathan_scheduler.exit_codes import EXIT_OK, EXIT_UNEXPECTED
+from leviathan_scheduler.output import DISABLED_LINE, EXITING_LINE, config_unusable, say
 
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
@@ -32,17 +32,13 @@ def main(argv: list[str] | None = None) -> int:
 
     # The runbook's promise: the config is read at the start of every tick, before anything else.
     config = read_autonomy_config(config_path_from_env())
-    if config.state is ConfigState.NOT_MOUNTED:
-        say(f"✗ Config not mounted: {config.problem}; failing closed without submitting jobs")
-        return EXIT_CONFIG_NOT_MOUNTED
-    if config.state is ConfigState.ERROR:
-        say(f"✗ Error reading config: {config.problem}; failing closed without submitting jobs")
-        return EXIT_CONFIG_ERROR
+    if config.state is not ConfigState.LOADED:
+        return config_unusable(config.state, config.problem)
     # What the runbook's "check scheduler logs for config read" finds, on every tick that read a config.
     say(f"Config: {config.source} autonomy_enabled={str(config.autonomy_enabled).lower()}")
     if not config.autonomy_enabled:
-        say("⚠ Autonomy disabled in configuration (autonomy_enabled: false)")
-        say("✓ Scheduler exiting cleanly without submitting jobs")
+        say(DISABLED_LINE)
+        say(EXITING_LINE)
         if config.reason:
             say(f"Reason: {config.reason}")
         return EXIT_OK
@@ -69,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="leviathan-scheduler",
-        description="Run one scheduler tick. Config: $LEVIATHAN_AUTONOMY_CONFIG "
-        "(default /etc/leviathan/autonomy/dev.yaml).",
+        description=f"Run one scheduler tick. Config: ${CONFIG_ENV} (default {DEFAULT_CONFIG_PATH}).",
     )
     parser.add_argument(
         "--namespace",

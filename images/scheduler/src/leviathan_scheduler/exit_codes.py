@@ -1,5 +1,7 @@
 """Exit codes of one tick; docs/RUNBOOK.md lists them for operators."""
 
+from leviathan_config import ConfigState
+
 EXIT_OK = 0  # tick done: autonomy off, nothing to do, or Jobs submitted
 EXIT_UNEXPECTED = 1  # a bug, not an input: one line, and nothing more is submitted
 # 2 is argparse's exit for a bad command line.
@@ -10,3 +12,6 @@ EXIT_API_FORBIDDEN = 6  # the API refused a call (401/403): RBAC
 EXIT_API_REJECTED = 7  # the API rejected a request for another reason (e.g. 422)
 EXIT_POLICY_REFUSED = 8  # the worker admission policy refused a create: autonomy is off in the live ConfigMap
 EXIT_NOT_IN_FORCE = 9  # check-release-policy (helm test): the release restriction's policy or binding is missing
+
+# A config the scheduler cannot use, by the reader's state: it fails closed with these.
+CONFIG_EXIT_CODES = {ConfigState.NOT_MOUNTED: EXIT_CONFIG_NOT_MOUNTED, ConfigState.ERROR: EXIT_CONFIG_ERROR}

@@ -17,13 +17,13 @@ import yaml
 from leviathan_config import AutonomyConfig, ConfigState, parse_autonomy_config, read_autonomy_config
 from leviathan_config.worker_jobs import PauseRule, is_active, is_ours, paused_tasks, task_of
 from leviathan_scheduler.exit_codes import (
-    EXIT_CONFIG_ERROR,
+    CONFIG_EXIT_CODES,
     EXIT_CONFIG_NOT_MOUNTED,
     EXIT_OK,
     EXIT_POLICY_REFUSED,
 )
 from leviathan_scheduler.jobs import build_job, cronjob_owner, last_submitted
-from leviathan_scheduler.output import say
+from leviathan_scheduler.output import config_unusable, say
 from leviathan_scheduler.plan import Plan, plan_tick
 from leviathan_scheduler.settings import SchedulerSettings, SettingsError, parse_settings
 
@@ -58,8 +58,7 @@ def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
     try:
         settings = parse_settings(config.document)
     except SettingsError as exc:
-        say(f"✗ Error reading config: {exc}; failing closed without submitting jobs")
-        return EXIT_CONFIG_ERROR
+        return config_unusable(ConfigState.ERROR, str(exc))
     if not settings.tasks:
         say("✓ Autonomy enabled but no tasks are declared (scheduler.tasks): nothing to submit")
         return EXIT_OK
@@ -218,7 +217,7 @@ def _stop_unless_enabled(config: AutonomyConfig, disabled_line: str, unusable_li
         say(disabled_line)
         return EXIT_OK
     say(unusable_line)
-    return EXIT_CONFIG_NOT_MOUNTED if config.state is ConfigState.NOT_MOUNTED else EXIT_CONFIG_ERROR
+    return CONFIG_EXIT_CODES[config.state]
 
 
 def _dry_run(config: AutonomyConfig, settings: SchedulerSettings, options: TickOptions) -> int:
