@@ -17,9 +17,8 @@ import os
 
 import pytest
 
+from support.cluster import CONTRACT, NAMESPACE, RELEASE, SOURCE, eventually, helm, in_cluster, kubectl, run, sh, token
 from support.paths import CHART, REPO, VALUES_DIR
-
-from .conftest import CONTRACT, NAMESPACE, RELEASE, SOURCE, eventually, helm, in_cluster, kubectl, run, sh, token
 
 CONFIGMAP = CONTRACT.names["configmap"]
 CRONJOB = CONTRACT.names["scheduler"]
