@@ -23,6 +23,7 @@ from support.cluster import (
     LOCAL,
     MATRIX,
     NAMESPACE,
+    OUTCOMES,
     RELEASE,
     Images,
     check_components,
@@ -48,6 +49,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("kill switch under Helm: the upgrade matrix")
         for helm_name, case, outcome in MATRIX:
             terminalreporter.write_line(f"{helm_name:6} {case} -> {outcome}")
+    if OUTCOMES:
+        terminalreporter.section("release control: identity x action -> outcome")
+        for who, action, outcome in OUTCOMES:
+            terminalreporter.write_line(f"{who:14} {action:58} -> {outcome}")
 
 
 @pytest.fixture(autouse=True)

@@ -33,6 +33,8 @@ SOURCE = configmap_source(CONFIG_PATH)
 RAN: set[str] = set()
 # (helm, case, outcome) rows of the upgrade matrix, printed after the run.
 MATRIX: list[tuple[str, str, str]] = []
+# (identity, action, outcome) rows of the release-control module (issue 14), printed after the run.
+OUTCOMES: list[tuple[str, str, str]] = []
 # The contract's grep of the switch line, and the CronJob: what the matrix checks after each upgrade.
 GREP = "disable.grep-configmap"
 CRONJOB = CONTRACT.names["scheduler"]
