@@ -15,6 +15,7 @@ import yaml
 from support.control_plane import TOKEN, ControlPlaneServer, free_port
 from support.helm import find, render_chart
 from support.kubelet_volume import publish
+from support.make import make
 from support.paths import REPO, helm_binary
 from support.runbook_docs import code_spans, table_rows
 
@@ -24,13 +25,6 @@ COMMAND_WORDS = ("kubectl", "helm", "curl", "export")
 COMMAND_LINE = re.compile(rf"^(?:[a-z_]+=\$\()?(?:{'|'.join(COMMAND_WORDS)}) ")
 # What may run before a target's commands: checks that stop with one clear line.
 CHECKS = ("hack/require-", "test -n ")
-
-
-def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["make", "--no-print-directory", *args],
-        cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
 
 
 def runbook_rows() -> list[tuple[list[str], list[str]]]:

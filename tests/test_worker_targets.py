@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
+from support.make import make
 from support.paths import REPO
-
-from .test_make_targets import make
 
 RUNBOOK = (REPO / "docs" / "RUNBOOK.md").read_text()
 SECTION = RUNBOOK.split("## Halt and resume running workers", 1)[1].split("\n## ", 1)[0]

@@ -12,10 +12,8 @@ import jmespath
 import pytest
 
 from support.contract import configmap_source
-from support.helm import find, render_chart
+from support.helm import find, notes, render_chart
 from support.paths import VALUES_DIR
-
-from .test_notes import notes
 
 STATUS = "templates/tests/test-status.yaml"
 SCHEDULER = "templates/tests/test-scheduler.yaml"

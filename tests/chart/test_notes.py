@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from support.helm import NAMESPACE, RELEASE, helm
-from support.paths import CHART, VALUES_DIR
-
-
-def notes(*args: str) -> str:
-    result = helm("install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--dry-run=client", *args)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.split("NOTES:", 1)[1]
-
+from support.helm import notes
+from support.paths import VALUES_DIR
 
 DEV_COMMANDS = [
     'curl -H "Authorization: Bearer $CONTROL_PLANE_TOKEN" http://leviathan-control-plane:8000/v1/autonomy/status',

@@ -10,9 +10,7 @@ import json
 
 import pytest
 
-from support.helm import HelmError, find, render_chart
-
-from .test_notes import notes
+from support.helm import HelmError, find, notes, render_chart
 
 POLICY = "templates/release-policy.yaml"
 RELEASERS = {

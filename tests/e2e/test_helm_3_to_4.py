@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from support.cluster import LOCAL, Helm, built_helm, contract_run, record, suspended, switch
 from support.paths import VALUES_DIR
-
-from .conftest import LOCAL, contract_run
-from .test_helm_matrix import Helm, built_helm, record, suspended, switch
 
 
 @pytest.mark.skipif(not LOCAL, reason="runs on the local control plane (its pods need no image registry)")

@@ -9,39 +9,28 @@ module and leaves the namespace empty.
 
 from __future__ import annotations
 
-import json
-import subprocess
-from pathlib import Path
-
 import pytest
 
-from support.contract import SOURCE_ERROR
-from support.paths import CHART, REPO, VALUES_DIR
-
-from .conftest import (
-    CONTRACT,
+from support.cluster import (
+    CRONJOB,
     LOCAL,
-    MATRIX,
     NAMESPACE,
     RELEASE,
+    Helm,
+    built_helm,
     configmap_version,
     contract_run,
+    edit_switch_line,
     eventually,
     kubectl,
-    run,
-    token,
+    record,
+    reported_source,
+    suspended,
+    switch,
     wait_for_status,
 )
-
-CRONJOB = CONTRACT.names["scheduler"]
-GREP = "disable.grep-configmap"
-
-
-def built_helm(major: int) -> str:
-    result = subprocess.run(
-        [str(REPO / "hack" / "build-helm.sh"), f"helm{major}"], capture_output=True, text=True, check=True
-    )
-    return result.stdout.strip().splitlines()[-1]
+from support.contract import SOURCE_ERROR
+from support.paths import VALUES_DIR
 
 
 @pytest.fixture(scope="module", params=[3, 4], ids=["helm3", "helm4"])
@@ -49,70 +38,6 @@ def helm_bin(request: pytest.FixtureRequest, namespace: str) -> str:
     if not LOCAL:
         pytest.skip("the upgrade matrix runs on the local control plane (its pods need no image registry)")
     return built_helm(request.param)
-
-
-class Helm:
-    def __init__(self, binary: str) -> None:
-        self.binary = binary
-        self.name = Path(binary).parent.name  # helm3 or helm4
-
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run(self.binary, *args, check=check)
-
-    def install(self) -> None:
-        dev = str(VALUES_DIR / "dev.yaml")
-        self("upgrade", "--install", RELEASE, str(CHART), "-n", NAMESPACE, "-f", dev, "--wait", "--timeout", "3m")
-
-    def upgrade(self, *flags: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self("upgrade", RELEASE, str(CHART), "-n", NAMESPACE, *flags, check=check)
-
-    def upgrade_config(self, *flags: str) -> str:
-        """An upgrade that rewrites the config text after a `kubectl edit`.
-
-        Helm 3 (three-way merge) applies it. Helm 4 applies server-side: the edit made
-        `kubectl-edit` the owner of the config text, so the upgrade is refused with a
-        conflict and nothing changes; `--force-conflicts` is then safe, because the render
-        carries the live switch. Returns what happened, for the matrix.
-        """
-        if self.name == "helm3":
-            self.upgrade(*flags, "--wait")
-            return "applied"
-        before = (switch(), configmap_version())
-        refused = self.upgrade(*flags, check=False)
-        if refused.returncode == 0:
-            return "applied"
-        assert "conflict" in refused.stderr and 'with "kubectl-edit"' in refused.stderr, refused.stderr
-        assert (switch(), configmap_version()) == before
-        self.upgrade(*flags, "--force-conflicts", "--wait")
-        return "conflict, nothing applied; applied with --force-conflicts"
-
-    def uninstall(self) -> None:
-        self("uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
-        eventually(lambda: not kubectl("get", "pods", "-n", NAMESPACE, "-o", "name").stdout.strip(), 120, "no pods")
-
-
-def switch() -> str:
-    return contract_run(GREP, check_expect=False).strip()
-
-
-def suspended() -> str:
-    return kubectl("get", "cronjob", CRONJOB, "-n", NAMESPACE, "-o", "jsonpath={.spec.suspend}").stdout
-
-
-def record(helm: Helm, case: str, outcome: str) -> None:
-    """One row of the matrix printed at the end of the run (conftest's terminal summary)."""
-    MATRIX.append((helm.name, case, outcome))
-
-
-def edit_switch_line(old: str, new: str) -> None:
-    """`kubectl edit` with an editor that rewrites the switch line, e.g. to a value the reader refuses."""
-    editor = f"sed -i 's/^    autonomy_enabled: {old}$/    autonomy_enabled: {new}/'"
-    run("bash", "-c", f'KUBE_EDITOR="{editor}" kubectl edit configmap leviathan-autonomy-config -n leviathan')
-
-
-def reported_source() -> str:
-    answer = contract_run("query-status.curl", env={"CONTROL_PLANE_TOKEN": token()}, check_expect=False)
-    return json.loads(answer)["source"]
 
 
 @pytest.fixture(scope="module")

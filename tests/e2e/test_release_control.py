@@ -17,9 +17,21 @@ import os
 
 import pytest
 
+from support.cluster import (
+    CONTRACT,
+    NAMESPACE,
+    OUTCOMES,
+    RELEASE,
+    SOURCE,
+    eventually,
+    helm,
+    in_cluster,
+    kubectl,
+    run,
+    sh,
+    token,
+)
 from support.paths import CHART, REPO, VALUES_DIR
-
-from .conftest import CONTRACT, NAMESPACE, RELEASE, SOURCE, eventually, helm, in_cluster, kubectl, run, sh, token
 
 CONFIGMAP = CONTRACT.names["configmap"]
 CRONJOB = CONTRACT.names["scheduler"]
@@ -39,7 +51,6 @@ RELEASERS = [
     f"autonomy.releasers.serviceAccounts={{{NAMESPACE}/release-bot}}",
 ]
 # (identity, action, outcome) as measured, printed at the end of the module.
-OUTCOMES: list[tuple[str, str, str]] = []
 
 # On call may read and update the switch and the CronJob, nothing more; deployers may run helm.
 SETUP = f"""
@@ -121,9 +132,6 @@ def restricted(namespace: str):
     for kind, name in (("rolebinding", "e2e-oncall"), ("rolebinding", "e2e-deployers"), ("role", "e2e-oncall")):
         kubectl("delete", kind, name, "-n", NAMESPACE, "--ignore-not-found")
     kubectl("delete", "serviceaccount", "release-bot", "-n", NAMESPACE, "--ignore-not-found")
-    print("\nidentity x action -> outcome (real API server)")
-    for who, action, outcome in OUTCOMES:
-        print(f"  {who:12} {action:55} -> {outcome}")
 
 
 def switch() -> str:

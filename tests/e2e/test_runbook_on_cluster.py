@@ -12,9 +12,7 @@ import time
 
 import pytest
 
-from support.paths import CHART, REPO
-
-from .conftest import (
+from support.cluster import (
     CONTRACT,
     NAMESPACE,
     RAN,
@@ -32,6 +30,7 @@ from .conftest import (
     token,
     wait_for_status,
 )
+from support.paths import CHART, REPO
 
 CRONJOB = CONTRACT.names["scheduler"]
 SCHEDULE = CONTRACT.names["schedule"]

@@ -21,10 +21,10 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from leviathan_config import ConfigState, read_autonomy_config
+from support.cluster import eventually, helm, install_args, kubectl
 from support.paths import CHART, REPO, SCHEDULER, VALUES_DIR
 
 from .config_corpus import corpus
-from .conftest import eventually, helm, install_args, kubectl
 
 POLICY_API = "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"
 WORKER_APP = "leviathan-worker"

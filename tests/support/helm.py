@@ -119,3 +119,10 @@ def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
     if kind == "CronJob":
         return doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     return doc["spec"]["template"]["spec"]
+
+
+def notes(*args: str) -> str:
+    """The chart's NOTES as `helm install --dry-run=client` prints them, with these flags."""
+    result = helm("install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--dry-run=client", *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split("NOTES:", 1)[1]

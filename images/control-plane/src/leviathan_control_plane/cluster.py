@@ -18,16 +18,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from leviathan_config import ConfigState, printable
+from leviathan_config.kube_credentials import (
+    CredentialsError,
+    in_cluster,
+    kubeconfig_namespace,
+    load_configuration,
+    pod_namespace,
+)
 from leviathan_config.worker_jobs import PausedTask, label_selector, pause_rule_from, paused_tasks
 from leviathan_control_plane.autonomy import Reported
 from leviathan_control_plane.metrics import ControlPlaneMetrics
@@ -37,7 +42,6 @@ log = logging.getLogger(__name__)
 CONFIGMAP_ENV = "LEVIATHAN_CONFIGMAP"
 NAMESPACE_ENV = "LEVIATHAN_NAMESPACE"
 POD_NAME_ENV = "LEVIATHAN_POD_NAME"
-POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 # Written by the chart's MutatingAdmissionPolicy (chart/templates/identity-stamp.yaml).
 STAMP_ANNOTATION = "autonomy.leviathan.io/switched-by"
 STAMP_NOT_YET = "unknown (no flip seen yet)"
@@ -354,24 +358,16 @@ class _Api:
     @classmethod
     def connect(cls, namespace: str | None) -> _Api:
         try:
-            from kubernetes import client, config
+            from kubernetes import client
         except ImportError as exc:
             raise ApiProblem(f"the kubernetes client is not installed: {exc}") from None
-        configuration = client.Configuration()
         try:
-            if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
-                config.load_incluster_config(client_configuration=configuration)
-                namespace = namespace or _read_pod_namespace()
-            else:
-                config.load_kube_config(client_configuration=configuration)
-                if not namespace:
-                    _, context = config.list_kube_config_contexts()
-                    namespace = (context or {}).get("context", {}).get("namespace")
-        except Exception as exc:  # the loaders raise several types; all mean "no credentials"
+            configuration = load_configuration()  # no retries of its own: the next poll is the retry
+        except CredentialsError as exc:
             raise ApiProblem(f"cannot load Kubernetes credentials: {exc}"[:300]) from None
+        namespace = namespace or (pod_namespace() if in_cluster() else kubeconfig_namespace())
         if not namespace:
             raise ApiProblem(f"cannot tell the namespace: set {NAMESPACE_ENV}")
-        configuration.retries = False  # the next poll is the retry
         return cls(client.ApiClient(configuration), namespace)
 
     def get_configmap(self, name: str) -> dict[str, Any] | None:
@@ -425,10 +421,3 @@ class _Api:
             return json.loads(response.data)
         except ValueError:
             raise ApiProblem(f"the Kubernetes API answered {what} with something that is not JSON") from None
-
-
-def _read_pod_namespace() -> str | None:
-    try:
-        return POD_NAMESPACE_FILE.read_text().strip() or None
-    except OSError:
-        return None

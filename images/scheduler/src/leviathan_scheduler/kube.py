@@ -9,15 +9,15 @@ the Kubernetes client.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 import urllib3
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from leviathan_config.kube_credentials import CredentialsError, kubeconfig_namespace, load_configuration
 from leviathan_scheduler.exit_codes import (
     EXIT_API_FORBIDDEN,
     EXIT_API_REJECTED,
@@ -59,34 +59,19 @@ class PolicyRefused(Exception):
 
 def load_client(namespace: str | None) -> tuple[client.ApiClient, str]:
     """API client from KUBECONFIG, or in-cluster config inside a pod; and the namespace."""
-    configuration = client.Configuration()
     try:
-        if os.environ.get("KUBECONFIG") or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_kube_config(client_configuration=configuration)
-            namespace = namespace or kubeconfig_namespace()
-        else:
-            config.load_incluster_config(client_configuration=configuration)
-    except Exception as exc:  # the loaders raise several types; all mean "no credentials"
+        configuration = load_configuration()
+    except CredentialsError as exc:
         raise ApiFailure(EXIT_API_UNAVAILABLE, f"✗ Cannot load Kubernetes credentials: {exc}") from None
+    # In a pod the caller has already tried the pod's namespace.
+    namespace = namespace or kubeconfig_namespace()
     if not namespace:
         raise ApiFailure(
             EXIT_API_UNAVAILABLE,
             "✗ Cannot tell which namespace to use: pass --namespace or set LEVIATHAN_NAMESPACE",
         )
-    # This module retries with backoff and a time budget; urllib3 must not retry on its own.
-    configuration.retries = False
+    # This module retries with backoff and a time budget; urllib3 must not retry on its own (load_configuration).
     return client.ApiClient(configuration), namespace
-
-
-def kubeconfig_namespace() -> str | None:
-    """The namespace load_client() would take from the kubeconfig context; no API call, None if unknown."""
-    if not os.environ.get("KUBECONFIG") and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return None  # in-cluster: the pod's namespace, which the caller already tried
-    try:
-        _, context = config.list_kube_config_contexts()
-    except Exception:  # no or unreadable kubeconfig: nothing to go by
-        return None
-    return (context or {}).get("context", {}).get("namespace") or None
 
 
 class JobsApi:

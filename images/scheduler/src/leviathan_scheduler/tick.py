@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from leviathan_config import AutonomyConfig, ConfigState, parse_autonomy_config, read_autonomy_config
+from leviathan_config.kube_credentials import kubeconfig_namespace
 from leviathan_config.worker_jobs import PauseRule, is_active, is_ours, paused_tasks, task_of
 from leviathan_scheduler.exit_codes import (
     CONFIG_EXIT_CODES,
@@ -225,8 +226,6 @@ def _dry_run(config: AutonomyConfig, settings: SchedulerSettings, options: TickO
     namespace = options.namespace
     if namespace is None:
         # Name the namespace a real tick would use (its kubeconfig context included), so the output matches.
-        from leviathan_scheduler.kube import kubeconfig_namespace
-
         namespace = kubeconfig_namespace() or "default"
     plan = plan_tick(settings, Counter(), 0, {})  # no Job list: declaration order
     manifests = [build_job(task, settings.worker, namespace, options.slot, config.sha256) for task in plan.submit]
