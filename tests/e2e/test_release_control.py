@@ -369,12 +369,18 @@ def test_the_control_plane_says_who_and_records_the_flip_as_an_event(restricted)
         assert "MutatingAdmissionPolicy" in detail["switched_by_problem"]
     history = sh(f"kubectl get events -n {NAMESPACE} --field-selector involvedObject.name={CONFIGMAP}").stdout
     assert "AutonomyDisabled" in history
-    events = json.loads(
-        kubectl(
-            "get", "events", "-n", NAMESPACE, "--field-selector", f"involvedObject.name={CONFIGMAP}", "-o", "json"
-        ).stdout
-    )["items"]
-    [flip] = [e for e in events if e["reason"] == "AutonomyDisabled" and "INC-10: until reviewed" in e["message"]]
+
+    def flips() -> list[dict]:
+        # The API poll can read the stamp before kubelet delivers the file, and the Event
+        # follows the file: wait for it rather than race it.
+        events = json.loads(
+            kubectl(
+                "get", "events", "-n", NAMESPACE, "--field-selector", f"involvedObject.name={CONFIGMAP}", "-o", "json"
+            ).stdout
+        )["items"]
+        return [e for e in events if e["reason"] == "AutonomyDisabled" and "INC-10: until reviewed" in e["message"]]
+
+    [flip] = eventually(flips, timeout=60, what="the AutonomyDisabled Event of alice's helm disable")
     assert flip["involvedObject"]["kind"] == "ConfigMap" and flip["type"] == "Warning"
     assert flip["reportingComponent"] == "leviathan-control-plane"
     assert flip["message"].startswith(f"autonomy_enabled true -> false (source: {SOURCE})")
