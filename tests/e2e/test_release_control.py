@@ -367,30 +367,40 @@ def test_the_control_plane_says_who_and_records_the_flip_as_an_event(restricted)
     assert detail["kubernetes_api_problem"] is None
     if expected is None:
         assert "MutatingAdmissionPolicy" in detail["switched_by_problem"]
-    history = sh(f"kubectl get events -n {NAMESPACE} --field-selector involvedObject.name={CONFIGMAP}").stdout
-    assert "AutonomyDisabled" in history
 
-    def flips() -> list[dict]:
-        # The API poll can read the stamp before kubelet delivers the file, and the Event
-        # follows the file: wait for it rather than race it.
+    # Two flips of its own, by kubectl edit: a helm upgrade earlier in the module may have
+    # rolled the control plane just as the switch moved, and a pod that starts on a
+    # changed file saw no change (the first read at start-up is not one).
+    def flip(reason: str, text: str) -> list[dict]:
         events = json.loads(
             kubectl(
                 "get", "events", "-n", NAMESPACE, "--field-selector", f"involvedObject.name={CONFIGMAP}", "-o", "json"
             ).stdout
         )["items"]
-        return [e for e in events if e["reason"] == "AutonomyDisabled" and "INC-10: until reviewed" in e["message"]]
+        return [e for e in events if e["reason"] == reason and e["message"].endswith(f"reason: {text}{by(reason)}")]
 
-    [flip] = eventually(flips, timeout=60, what="the AutonomyDisabled Event of alice's helm disable")
-    assert flip["involvedObject"]["kind"] == "ConfigMap" and flip["type"] == "Warning"
-    assert flip["reportingComponent"] == "leviathan-control-plane"
-    assert flip["message"].startswith(f"autonomy_enabled true -> false (source: {SOURCE})")
-    if expected:
-        assert flip["message"].endswith(f"; switched by {expected}")
+    def by(reason: str) -> str:
+        if not expected:
+            return ""
+        return "; switched by bob" if reason == "AutonomyEnabled" else "; switched by alice"
+
+    # One at a time: kubelet delivers only the latest content, so two quick edits could look like none.
+    assert edit("bob", BOB, enabled=True, reason='"INC-11: event check"')[0]
+    [on] = eventually(lambda: flip("AutonomyEnabled", "INC-11: event check"), 60, "bob's AutonomyEnabled Event")
+    assert edit("alice", ALICE, enabled=False, reason='"INC-11: event check over"')[0]
+    [off] = eventually(lambda: flip("AutonomyDisabled", "INC-11: event check over"), 60, "alice's Disabled Event")
+    assert on["type"] == "Normal" and off["type"] == "Warning"
+    for event in (on, off):
+        assert event["involvedObject"]["kind"] == "ConfigMap"
+        assert event["reportingComponent"] == "leviathan-control-plane"
+    assert off["message"].startswith(f"autonomy_enabled true -> false (source: {SOURCE})")
+    history = sh(f"kubectl get events -n {NAMESPACE} --field-selector involvedObject.name={CONFIGMAP}").stdout
+    assert "AutonomyEnabled" in history and "AutonomyDisabled" in history
     OUTCOMES.append(
         (
             "control plane",
-            "GET /v1/autonomy after alice's helm disable",
-            f"switched_by {expected}, Event {flip['reason']}",
+            "GET /v1/autonomy after alice's helm disable; then bob's and alice's kubectl edits",
+            f"switched_by {expected}; Events {on['reason']} (bob), {off['reason']} (alice)",
         )
     )
 
