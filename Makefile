@@ -146,7 +146,9 @@ bench: $(VENV_STAMP) ## Benchmarks: status throughput, reload latency, memory, s
 
 .PHONY: bench-cluster
 bench-cluster: $(VENV_STAMP) ## Time-to-safe on a real control plane ($$KUBECONFIG, else the local one): policy vs scheduler re-check
-	KUBECONFIG="$${KUBECONFIG:-$(CURDIR)/.run/cluster/kubeconfig}" HELM="$(HELM)" $(VENV)/bin/python tests/bench/cluster.py
+	@export KUBECONFIG="$${KUBECONFIG:-$(CURDIR)/.run/cluster/kubeconfig}"; \
+	test -f "$$KUBECONFIG" || { echo "bench-cluster needs a cluster: run make cluster-up first, or set KUBECONFIG" >&2; exit 1; }; \
+	hack/require-cluster.sh && HELM="$(HELM)" $(VENV)/bin/python tests/bench/cluster.py
 
 ## ---- Operating a cluster ---------------------------------------------------
 # Each target prints, then runs, exactly the commands of its row in docs/RUNBOOK.md's

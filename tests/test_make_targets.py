@@ -113,6 +113,7 @@ CLUSTER_TARGETS = [
     ["logs"],
     ["workers"],
     ["e2e"],
+    ["bench-cluster"],
 ]
 
 
@@ -121,6 +122,13 @@ def test_stops_clearly_without_a_cluster(target, unreachable_cluster):
     result = make(*target, env=unreachable_cluster)
     assert result.returncode != 0
     assert "No Kubernetes cluster is reachable (kube context: gone)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bench_cluster_without_a_local_cluster_says_how_to_start_one(tmp_path):
+    result = make("bench-cluster", env={"KUBECONFIG": str(tmp_path / "no-such-kubeconfig")})
+    assert result.returncode != 0
+    assert "bench-cluster needs a cluster: run make cluster-up first, or set KUBECONFIG" in result.stderr
     assert "Traceback" not in result.stderr
 
 

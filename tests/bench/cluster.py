@@ -145,7 +145,11 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def main() -> int:
-    bench = Bench()
+    try:
+        bench = Bench()
+    except config.ConfigException as exc:
+        print(f"bench-cluster needs a cluster: run make cluster-up first, or set KUBECONFIG ({exc})", file=sys.stderr)
+        return 2
     bench.tear_down()
     bench.set_up()
     try:
