@@ -30,7 +30,7 @@ VENV := .venv
 TOOLS := .tools
 VENV_STAMP := $(VENV)/.installed
 CHECKOV_STAMP := $(TOOLS)/checkov/.installed
-PACKAGES := images/config-reader images/control-plane images/scheduler
+PACKAGES := images/config-reader images/control-plane images/scheduler kubectl-leviathan
 PIP := PIP_DISABLE_PIP_VERSION_CHECK=1 $(VENV)/bin/pip
 
 # helm: v3.14+ from PATH, else the pinned v4.1.4 unpacked into .tools/bin.
@@ -39,7 +39,8 @@ KUBECTL ?= $(shell command -v kubectl 2>/dev/null || echo $(CURDIR)/$(TOOLS)/bin
 export KUBECTL
 CONTAINER_ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
 
-# Object names as the chart makes them (see chart/templates/_helpers.tpl).
+# Object names as the chart makes them (see chart/templates/_helpers.tpl); the plugin derives them
+# from the same three (kubectl-leviathan/src/kubectl_leviathan/names.py).
 PREFIX := $(if $(findstring leviathan,$(RELEASE)),$(RELEASE),$(RELEASE)-leviathan)
 CRONJOB := $(PREFIX)-$(ENV)-scheduler
 CONFIGMAP := $(PREFIX)-autonomy-config
@@ -71,7 +72,7 @@ check-python:
 	  needs Python $(PYTHON_MIN) or later, but $(PYTHON) is $(or $(shell $(PYTHON) -c 'import platform; print(platform.python_version())' 2>/dev/null),not found): \
 	  run make PYTHON=/path/to/python3.11 or newer))
 
-$(VENV_STAMP): requirements-dev.txt images/*/requirements.txt images/*/pyproject.toml | check-python
+$(VENV_STAMP): requirements-dev.txt images/*/requirements.txt images/*/pyproject.toml kubectl-leviathan/pyproject.toml | check-python
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet -r requirements-dev.txt
 	$(PIP) install --quiet --no-deps --no-build-isolation $(addprefix -e ,$(PACKAGES))
@@ -175,9 +176,10 @@ require-reason:
 	@test -n $(QUOTED_REASON) || { echo 'Say why: make disable REASON="INC-123: runaway retries"' >&2; exit 1; }
 
 KUBECTL_TARGETS := cluster token-secret status emergency-stop resume logs workers \
-  halt-workers resume-workers require-enabled resume-task paused-tasks
+  halt-workers resume-workers require-enabled resume-task paused-tasks kubectl-disable kubectl-enable who
 HELM_TARGETS := release deploy disable enable
-$(KUBECTL_TARGETS): export PATH = $(dir $(KUBECTL)):$(ORIGINAL_PATH)
+# kubectl finds the plugin `kubectl leviathan` (kubectl-leviathan/, installed into .venv) on PATH.
+$(KUBECTL_TARGETS): export PATH = $(CURDIR)/$(VENV)/bin:$(dir $(KUBECTL)):$(ORIGINAL_PATH)
 $(HELM_TARGETS): export PATH = $(dir $(HELM)):$(dir $(KUBECTL)):$(ORIGINAL_PATH)
 
 .PHONY: deploy
@@ -204,15 +206,34 @@ enable: cluster release ## Switch autonomy back on via helm, confirming the live
 	rv=$$(kubectl get configmap $(CONFIGMAP) -n $(NAMESPACE) -o jsonpath='{.metadata.resourceVersion}')
 	helm upgrade $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=true --set autonomy.confirmEnable="$$rv" --set-literal autonomy.reason=$(QUOTED_REASON)
 
+# The kubectl operations run through the plugin `kubectl leviathan` (kubectl-leviathan/): it prints the
+# runbook commands it stands for (from tests/contract/runbook.yaml), does exactly that through the API
+# and, for a brake, proves it with the API server's refusal of a dry-run worker Job.
+PLUGIN_FLAGS = --namespace $(NAMESPACE) --release $(RELEASE) --env $(ENV)
+
+.PHONY: plugin
+plugin:
+	@hack/require-plugin.sh $(VENV)/bin/kubectl-leviathan
+
 .PHONY: emergency-stop
-emergency-stop: cluster ## Suspend the scheduler CronJob (kubectl patch, nothing else) and show it
-	kubectl patch cronjob $(CRONJOB) -n $(NAMESPACE) -p '{"spec":{"suspend":true}}'
-	kubectl get cronjob $(CRONJOB) -n $(NAMESPACE)
+emergency-stop: plugin cluster ## Suspend the scheduler CronJob (the runbook's kubectl patch, nothing else), show it, prove it
+	kubectl leviathan stop $(PLUGIN_FLAGS)
 
 .PHONY: resume
-resume: cluster ## Unsuspend the scheduler CronJob and show it
-	kubectl patch cronjob $(CRONJOB) -n $(NAMESPACE) -p '{"spec":{"suspend":false}}'
-	kubectl get cronjob $(CRONJOB) -n $(NAMESPACE)
+resume: plugin cluster ## Unsuspend the scheduler CronJob and show it
+	kubectl leviathan resume $(PLUGIN_FLAGS)
+
+.PHONY: kubectl-disable
+kubectl-disable: plugin require-reason cluster ## Switch autonomy off like the runbook's kubectl edit, with a reason, and prove it: make kubectl-disable REASON='INC-123: why'
+	kubectl leviathan disable $(PLUGIN_FLAGS) --reason $(QUOTED_REASON)
+
+.PHONY: kubectl-enable
+kubectl-enable: plugin require-reason cluster ## Switch autonomy on like the runbook's kubectl edit, with a reason (a suspended CronJob stays so: make resume)
+	kubectl leviathan enable $(PLUGIN_FLAGS) --reason $(QUOTED_REASON)
+
+.PHONY: who
+who: plugin cluster ## Who last flipped the switch (the API server's stamp on the ConfigMap)
+	kubectl leviathan who $(PLUGIN_FLAGS)
 
 # Halting running work (docs/RUNBOOK.md, "Halt and resume running workers"): operator RBAC,
 # patch on jobs.batch in the namespace; the scheduler's Role has no such right.
@@ -228,22 +249,20 @@ require-task:
 	@test -n "$(TASK)" || { echo 'Name the task: make resume-task TASK=reconcile-inventory' >&2; exit 1; }
 
 .PHONY: halt-workers
-halt-workers: cluster ## Suspend every worker Job (Kubernetes stops their pods and keeps the Jobs) and show them
-	kubectl get jobs -n $(NAMESPACE) -l app=$(WORKER_APP) -o name | xargs -r -I{} kubectl patch {} -n $(NAMESPACE) --type=merge -p '{"spec": {"suspend": true}}'
-	kubectl get jobs -n $(NAMESPACE) -l app=$(WORKER_APP)
+halt-workers: plugin cluster ## Suspend every worker Job (Kubernetes stops their pods and keeps the Jobs), show them, prove no new one starts
+	kubectl leviathan halt-workers $(PLUGIN_FLAGS)
 
 .PHONY: resume-workers
-resume-workers: cluster require-enabled ## Resume the suspended worker Jobs, only while autonomy is enabled
-	kubectl get jobs -n $(NAMESPACE) -l app=$(WORKER_APP) -o name | xargs -r -I{} kubectl patch {} -n $(NAMESPACE) --type=merge -p '{"spec": {"suspend": false}}'
-	kubectl get jobs -n $(NAMESPACE) -l app=$(WORKER_APP)
+resume-workers: $(VENV_STAMP) cluster require-enabled ## Resume the suspended worker Jobs, only while autonomy is enabled
+	kubectl leviathan resume-workers $(PLUGIN_FLAGS)
 
 .PHONY: resume-task
 resume-task: require-task cluster ## Resume a task paused after failures: make resume-task TASK=<name>
 	kubectl annotate jobs -n $(NAMESPACE) -l app=$(WORKER_APP),leviathan.io/task=$(TASK) leviathan.io/resumed=true --overwrite
 
 .PHONY: paused-tasks
-paused-tasks: cluster ## The pause lines of the scheduler's last tick
-	kubectl logs -n $(NAMESPACE) -l app=$(CRONJOB) --tail=50 | grep '⏸' || echo "no task paused in the last tick's log"
+paused-tasks: plugin cluster ## The pause lines of the scheduler's last tick
+	kubectl leviathan paused-tasks $(PLUGIN_FLAGS)
 
 .PHONY: logs
 logs: cluster ## The scheduler's recent log lines

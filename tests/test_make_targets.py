@@ -1,4 +1,9 @@
-"""The operations targets run exactly the runbook's commands, print them first, and stop clearly without a cluster."""
+"""The operations targets run exactly the runbook's commands, print them first, and stop clearly without a cluster.
+
+A target that calls the plugin (`kubectl leviathan stop ...`) is held to its row by the runbook commands the
+plugin says it stands for (its --show-runbook output for the same flags); tests/e2e/test_plugin.py shows on a
+real cluster that it does what they do.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import yaml
 from support.control_plane import TOKEN, ControlPlaneServer, free_port
 from support.helm import find, render_chart
 from support.kubelet_volume import publish
-from support.make import make
+from support.make import PLUGIN_LINE, expand_plugin_lines, make
 from support.paths import REPO, helm_binary
 from support.runbook_docs import code_spans, table_rows
 
@@ -51,7 +56,7 @@ def test_every_operations_target_has_its_runbook_row():
 def test_runs_exactly_the_commands_of_its_runbook_row(make_line, commands):
     result = make("-n", *make_line[1:])
     assert result.returncode == 0, result.stderr
-    printed = result.stdout.splitlines()
+    printed = expand_plugin_lines(result.stdout.splitlines())
     assert [line for line in printed if COMMAND_LINE.match(line)] == commands
     # Nothing else runs: no hidden read of the cluster whose failure would end in a bare "Error 1".
     assert [line for line in printed if not COMMAND_LINE.match(line) and not line.startswith(CHECKS)] == []
@@ -74,7 +79,11 @@ def test_enable_stops_with_kubectls_message_when_it_cannot_read_the_resource_ver
 
 
 def test_the_emergency_stop_is_the_patch_and_nothing_from_helm():
-    printed = make("-n", "emergency-stop").stdout
+    recipe = make("-n", "emergency-stop").stdout.splitlines()
+    assert [line for line in recipe if line.startswith(PLUGIN_LINE)] == [
+        "kubectl leviathan stop --namespace leviathan --release leviathan --env dev"
+    ]
+    printed = "\n".join(expand_plugin_lines(recipe))
     assert "helm" not in printed
     assert """kubectl patch cronjob leviathan-dev-scheduler -n leviathan -p '{"spec":{"suspend":true}}'""" in printed
 
@@ -209,7 +218,8 @@ def test_names_match_the_chart(release, env):
     cronjob = find(docs, "CronJob")["metadata"]["name"]
     configmap = find(docs, "ConfigMap")
     worker_app = "app=" + configmap["data"][f"{env}.yaml"].split("app: ", 1)[1].split("\n", 1)[0]
-    commands = make("-n", "emergency-stop", "workers", "enable", f"RELEASE={release}", f"ENV={env}").stdout
+    recipe = make("-n", "emergency-stop", "workers", "enable", f"RELEASE={release}", f"ENV={env}").stdout
+    commands = "\n".join(expand_plugin_lines(recipe.splitlines())) + "\n"
     assert f"patch cronjob {cronjob} " in commands
     assert f"-l {worker_app}\n" in commands
     assert f"kubectl get configmap {configmap['metadata']['name']} " in commands

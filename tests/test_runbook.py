@@ -601,7 +601,9 @@ def test_helm_values_pass_the_chart_schema(command):
 
 
 def test_quoted_log_lines_are_what_the_scheduler_prints():
-    source = "\n".join(p.read_text() for p in (REPO / "images" / "scheduler" / "src").rglob("*.py"))
+    """The scheduler's lines, and the few the kubectl plugin prints (its brake's proof)."""
+    sources = [REPO / "images" / "scheduler" / "src", REPO / "kubectl-leviathan" / "src"]
+    source = "\n".join(p.read_text() for directory in sources for p in directory.rglob("*.py"))
     quoted = re.findall(r"^\s*([⚠✓✗] [^`\n]+?)\s*$", RUNBOOK, flags=re.M)
     quoted += re.findall(r"`([⚠✓✗] [^`]+)`", RUNBOOK)
     assert len(quoted) >= 4

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from support.make import make
+from support.make import expand_plugin_lines, make
 from support.paths import REPO
 
 RUNBOOK = (REPO / "docs" / "RUNBOOK.md").read_text()
@@ -21,7 +21,13 @@ def block_after(heading: str) -> list[str]:
 def printed_commands(*args: str) -> list[str]:
     result = make("-n", *args)
     assert result.returncode == 0, result.stderr
-    return [line for line in result.stdout.splitlines() if line.startswith("kubectl ")]
+    return [line for line in expand_plugin_lines(result.stdout.splitlines()) if line.startswith("kubectl ")]
+
+
+def test_paused_tasks_reads_the_last_ticks_log():
+    assert printed_commands("paused-tasks") == [
+        "kubectl logs -n leviathan -l app=leviathan-dev-scheduler --tail=50 | grep '⏸'"
+    ]
 
 
 def test_halt_workers_suspends_every_worker_job():
@@ -33,7 +39,7 @@ def test_halt_workers_suspends_every_worker_job():
 def test_resume_workers_checks_the_switch_first_then_resumes():
     check, *resume = block_after("### Resume them")
     assert check.startswith("kubectl get configmap leviathan-autonomy-config")
-    assert printed_commands("resume-workers") == resume
+    assert printed_commands("resume-workers") == [check, *resume]
     assert "hack/require-enabled.sh leviathan-autonomy-config dev.yaml leviathan" in make("-n", "resume-workers").stdout
 
 

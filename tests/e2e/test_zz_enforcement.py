@@ -353,7 +353,9 @@ def test_halt_and_resume_workers(installed):
     client.BatchV1Api(api()).create_namespaced_job(NAMESPACE, manifest)
     make_env = dict(os.environ)
     halted = subprocess.run(["make", "-C", str(REPO), "halt-workers"], capture_output=True, text=True, env=make_env)
-    assert halted.returncode == 0, halted.stderr
+    # Autonomy is on: the halt is done, and the plugin says loudly that new worker Jobs are still admitted.
+    assert halted.returncode != 0
+    assert "✗ the API server does NOT refuse new worker Jobs: autonomy is on" in halted.stderr, halted.stderr
 
     def suspended() -> str:
         return kubectl("get", "job", "long-run", "-n", NAMESPACE, "-o", "jsonpath={.spec.suspend}").stdout

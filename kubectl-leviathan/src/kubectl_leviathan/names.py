@@ -1,0 +1,45 @@
+"""Object names as the chart makes them (chart/templates/_helpers.tpl), from the release and environment.
+
+Same rule as the Makefile's PREFIX/CRONJOB/CONFIGMAP lines: the prefix is the release name when it
+contains "leviathan", else `<release>-leviathan` (nameOverride and fullnameOverride are not followed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SWITCHED_BY = "autonomy.leviathan.io/switched-by"
+CHART_LABEL = "helm.sh/chart"
+
+
+@dataclass(frozen=True)
+class Names:
+    release: str = "leviathan"
+    namespace: str = "leviathan"
+    env: str = "dev"
+
+    @property
+    def prefix(self) -> str:
+        name = self.release if "leviathan" in self.release else f"{self.release}-leviathan"
+        return name[:63].rstrip("-")
+
+    @property
+    def configmap(self) -> str:
+        return f"{self.prefix}-autonomy-config"[:63].rstrip("-")
+
+    @property
+    def config_key(self) -> str:
+        return f"{self.env}.yaml"
+
+    @property
+    def cronjob(self) -> str:
+        return f"{self.prefix}-{self.env}-scheduler"
+
+    @property
+    def worker_app(self) -> str:
+        return f"{self.prefix}-worker"
+
+    @property
+    def fleet_record(self) -> str:
+        """The ConfigMap the chart renders empty and a fleet brake fills with the prior state."""
+        return f"{self.prefix}-fleet-brake"[:63].rstrip("-")
