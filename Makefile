@@ -309,6 +309,32 @@ e2e: $(VENV_STAMP) ## tests/e2e on the local control plane, or on LEVIATHAN_E2E_
 	  KUBECONFIG=$(LOCAL_KUBECONFIG) PATH="$(CURDIR)/.tools/cluster/bin:$$PATH" LEVIATHAN_E2E_LOCAL=1 $(E2E_PYTEST); \
 	fi
 
+# A simulated fleet for kubectl leviathan's fleet mode: N (1-5) control planes with LEVIATHAN_CLUSTER_INDEX
+# FLEET_FIRST (5) and up, etcd and kube-apiserver only, the chart on each in a mix of states (hack/fleet.sh).
+N ?= 5
+FLEET_FIRST ?= 5
+FLEET_KUBECONFIG := $(CURDIR)/.run/fleet/kubeconfig
+FLEET_SH = HELM="$(HELM)" FLEET_FIRST=$(FLEET_FIRST) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" hack/fleet.sh
+
+.PHONY: fleet-up
+fleet-up: $(VENV_STAMP) ## Start a local fleet of N (5) control planes with the chart, some on, some off; kubeconfig .run/fleet/kubeconfig
+	$(FLEET_SH) up $(N)
+
+.PHONY: fleet-down
+fleet-down: ## Stop the local fleet; nothing is left running
+	$(FLEET_SH) down
+
+# e2e-fleet and bench-fleet bring up their own fleet (and take it down after), unless one is up.
+FLEET_RUN = if [ -e .run/fleet/kubeconfig ]; then :; else $(FLEET_SH) up 5; trap '$(FLEET_SH) down' EXIT; fi
+
+.PHONY: e2e-fleet
+e2e-fleet: $(VENV_STAMP) ## The fleet e2e: brake 5 clusters (one frozen mid-run), prove, restore each one's own state
+	$(FLEET_RUN); LEVIATHAN_FLEET_KUBECONFIG=$(FLEET_KUBECONFIG) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/pytest tests/fleet -v -n 0 $(E2E_ARGS)
+
+.PHONY: bench-fleet
+bench-fleet: $(VENV_STAMP) ## Fleet time-to-safe p50/p99 over 20 trials for N = 1, 3, 5, with the ratio to N = 1
+	$(FLEET_RUN); LEVIATHAN_FLEET_KUBECONFIG=$(FLEET_KUBECONFIG) $(VENV)/bin/python tests/bench/fleet.py
+
 .PHONY: clean
 clean: ## Remove .venv, .tools, .run and caches
 	rm -rf $(VENV) $(TOOLS) .run dist .pytest_cache .ruff_cache .hypothesis

@@ -55,6 +55,7 @@ class Target:
     namespace: str = "leviathan"
     env: str | None = None
     timeout: float = 10.0
+    server: str | None = None  # filled in once the kubeconfig is read, for messages
 
     @property
     def label(self) -> str:
@@ -134,12 +135,15 @@ def describe(exc: BaseException, target: Target) -> ClusterError:
     """Any failure of a call as one line."""
     if isinstance(exc, ClusterError):
         return exc
-    if isinstance(exc, urllib3.exceptions.HTTPError | OSError | TimeoutError):
+    server = target.server or "the API server"
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+        return ClusterError(f"cannot reach the API server {server}: no answer within {target.timeout:.1f} s", True)
+    if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
         cause = exc
         while getattr(cause, "reason", None) is not None and cause is not cause.reason:
             cause = cause.reason
-        text = str(cause).split(": ", 1)[-1] if ">: " in str(cause) else str(cause)
-        return ClusterError(f"cannot reach the API server: {text}", unreachable=True)
+        text = str(cause).rsplit("] ", 1)[-1] if "] " in str(cause) else str(cause).rsplit(": ", 1)[-1]
+        return ClusterError(f"cannot reach the API server {server}: {text}", unreachable=True)
     return ClusterError(f"{type(exc).__name__}: {exc}")
 
 
@@ -165,8 +169,8 @@ def api_client(target: Target) -> client.ApiClient:
 
 class Cluster:
     def __init__(self, target: Target) -> None:
-        self.target = target
         self.api = api_client(target)
+        self.target = replace(target, server=self.api.configuration.host.removeprefix("https://"))
         self.names = Names(target.release, target.namespace, target.env or "dev")
 
     # ---- calls ------------------------------------------------------------------------------

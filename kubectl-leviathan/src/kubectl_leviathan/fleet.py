@@ -51,16 +51,18 @@ def one(target: Target, request: ops.Request, known: set[str] | None, row: Row) 
         row.attempts = attempt
         remaining = deadline - time.monotonic()
         try:
-            cluster = Cluster(replace(target, timeout=max(0.5, min(remaining, target.timeout))))
+            # Each call may take a third of the budget, so a hung API server is asked at least three times.
+            cluster = Cluster(replace(target, timeout=max(0.5, min(remaining, target.timeout / 3))))
         except ClusterError as exc:
             row.outcome = ops.Outcome(error=str(exc))
             return
         outcome = ops.run(cluster, request)
         row.outcome = outcome
-        unreachable = outcome.error and "cannot reach the API server" in outcome.error
+        unreachable = outcome.retry
         if not unreachable or pause is None or time.monotonic() + pause >= deadline:
             if unreachable:
-                outcome.error = f"{outcome.error} ({attempt} attempt{'s' if attempt > 1 else ''})"
+                spent = time.monotonic() - (deadline - target.timeout)
+                outcome.error = f"{outcome.error} ({attempt} attempt{'s' if attempt > 1 else ''} in {spent:.1f} s)"
             return
         time.sleep(pause)
 
@@ -100,13 +102,17 @@ def table(rows: list[Row], action: str) -> str:
         ]
     else:
         header = ["CLUSTER", "PRIOR STATE", "NEW STATE", "PROOF", "ERROR"]
+        if action in ops.BRAKES:
+            header.insert(4, "RECORD")
         cells = []
         for row in rows:
             proof = row.outcome.proof
             shown = "-" if proof is None else (f"{proof.seconds * 1000:.0f} ms" if proof.refused else "NOT REFUSED")
-            cells.append(
-                [row.cluster, row.outcome.prior or "-", row.outcome.new or "-", shown, row.outcome.problem or ""]
-            )
+            line = [row.cluster, row.outcome.prior or "-", row.outcome.new or "-", shown, row.outcome.problem or ""]
+            if action in ops.BRAKES:
+                record = row.outcome.record
+                line.insert(4, "-" if record is None else ("kept " + record.braked_at if row.outcome.kept else "new"))
+            cells.append(line)
     widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
     return "\n".join(
         "   ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in [header, *cells]

@@ -26,6 +26,8 @@ class Outcome:
     error: str | None = None
     record: Record | None = None
     state: State | None = None
+    kept: bool = False  # the record is an earlier fleet brake's
+    retry: bool = False  # the error is worth another try (no answer, 429, 5xx)
     done_at: float | None = None
 
     @property
@@ -65,6 +67,7 @@ def run(cluster: Cluster, request: Request) -> Outcome:
         ACTIONS[request.action](cluster, request, outcome)
     except ClusterError as exc:
         outcome.error = str(exc)
+        outcome.retry = exc.unreachable
     return outcome
 
 
@@ -74,6 +77,7 @@ def _prior(cluster: Cluster, request: Request, outcome: Outcome) -> State:
     outcome.prior = prior.summary()
     if request.fleet:
         outcome.record, new = cluster.keep_record(prior, cluster.last_configmap)
+        outcome.kept = not new
         kept = "recorded" if new else f"kept the record of the fleet brake at {outcome.record.braked_at}"
         outcome.lines.append(
             f"prior state {kept}: {outcome.record.state}, {quoted(outcome.record.reason)}, "
