@@ -150,7 +150,8 @@ def test_fleet_mode_reports_every_cluster_retries_and_fails(tmp_path):
     assert "context nowhere is not in the kubeconfig" in rows["nowhere"]
     for name in ("eu-1", "eu-2"):
         assert re.search(
-            r"cannot reach the API server 127\.0\.0\.1:\d+: Connection refused \([2-5] attempts\)", rows[name]
+            r"cannot reach the API server 127\.0\.0\.1:\d+: Connection refused \([2-5] attempts in \d\.\d s\)",
+            rows[name],
         )
         assert f"✗ {name}: cannot reach the API server" in result.stderr
     assert "✗ 3 of 3 clusters NOT proven safe" in result.stderr
