@@ -203,7 +203,10 @@ def who(cluster: Cluster, request: Request, outcome: Outcome) -> None:
 def status(cluster: Cluster, request: Request, outcome: Outcome) -> None:
     state = cluster.state()
     outcome.prior = outcome.new = state.summary()
-    refused, _ = cluster.worker_refused()
+    try:
+        refused = "refused" if cluster.worker_refused()[0] else "admitted"
+    except ClusterError as exc:  # e.g. no right to create Jobs: the rest of the status still stands
+        refused = f"unknown ({exc})"
     try:
         record = cluster.read_record()
         kept = f"held since {record.braked_at} (before: {record.state}, {quoted(record.reason)})" if record else "none"
@@ -216,7 +219,7 @@ def status(cluster: Cluster, request: Request, outcome: Outcome) -> None:
         f"scheduler: CronJob {cluster.names.cronjob} "
         + {True: "suspended", False: "not suspended", None: "missing"}[state.suspended],
         f"switched by: {state.switched_by or ''}",
-        f"new worker Jobs: {'refused' if refused else 'admitted'} by the API server (dry run)",
+        f"new worker Jobs: {refused} by the API server (dry run)",
         f"chart: {state.chart or 'unknown'}",
         f"fleet brake record: {kept}",
     ]
