@@ -41,5 +41,5 @@ class Names:
 
     @property
     def fleet_record(self) -> str:
-        """The ConfigMap the chart renders empty and a fleet brake fills with the prior state."""
+        """The ConfigMap a fleet brake creates (owned by the autonomy ConfigMap) to record the prior state."""
         return f"{self.prefix}-fleet-brake"[:63].rstrip("-")
