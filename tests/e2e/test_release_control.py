@@ -253,7 +253,7 @@ def test_a_releaser_releases_with_a_reason_only(restricted):
     assert switch() == "autonomy_enabled: false" and suspended()
     allowed, error = replace("bob", BOB, enabled=True, reason='""')
     assert not allowed and "turning autonomy on needs a reason" in error
-    allowed, error = replace("bob", BOB, enabled=True, reason="null")
+    allowed, error = replace("bob", BOB, enabled=True, reason='"   "')
     assert not allowed and "needs a reason" in error
     assert switch() == "autonomy_enabled: false"
 
