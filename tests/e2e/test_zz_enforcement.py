@@ -329,12 +329,17 @@ def first_refusal_after(changed: float, timeout: float = 10) -> float:
 
 
 def run_scheduler(slot: int, config: Path, live: bool = True) -> subprocess.CompletedProcess[str]:
-    """One tick as a local process against the cluster, with `config` as its (possibly stale) mounted file."""
+    """One tick as a local process against the cluster, with `config` as its (possibly stale) mounted file
+    and the live settings ConfigMap's scheduler.yaml beside it."""
+    settings = config.parent / "scheduler.yaml"
+    live_settings = kubectl("get", "configmap", "leviathan-scheduler-config", "-n", NAMESPACE, "-o", "json").stdout
+    settings.write_text(json.loads(live_settings)["data"]["scheduler.yaml"])
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(config.parent),
         "KUBECONFIG": os.environ.get("KUBECONFIG", ""),
         "LEVIATHAN_AUTONOMY_CONFIG": str(config),
+        "LEVIATHAN_SCHEDULER_CONFIG": str(settings),
         "LEVIATHAN_NAMESPACE": NAMESPACE,
         "LEVIATHAN_SCHEDULER_JOB_NAME": f"{CRONJOB}-{slot}",
     }
