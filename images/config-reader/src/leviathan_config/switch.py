@@ -31,7 +31,7 @@ MAX_SWITCH_BYTES = 4096
 REASON_TEXT = r"[ !#-\[\]-~]*"
 # A reason with something in it (releasing needs one): at least one character that is not a space.
 REASON_SOME = r"[ !#-\[\]-~]*[!#-\[\]-~][ !#-\[\]-~]*"
-REVIEW_BY_TEXT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:Z|[+-][0-9]{2}:[0-9]{2})"
+REVIEW_BY_TEXT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]{1,9})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})"
 
 _TAIL = f'(?:\nreason: "{REASON_TEXT}")?(?:\nreview_by: "{REVIEW_BY_TEXT}")?\n?'
 
