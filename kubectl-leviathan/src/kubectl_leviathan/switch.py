@@ -37,17 +37,6 @@ def reason_line(reason: str) -> str:
     return f'{REASON} "{reason}"'
 
 
-def lines_of(text: str) -> tuple[str | None, str | None]:
-    """The switch line and the reason line as written (None where absent)."""
-    switch = reason = None
-    for line in text.split("\n"):
-        if switch is None and line.startswith(SWITCH):
-            switch = line
-        elif reason is None and line.startswith(REASON):
-            reason = line
-    return switch, reason
-
-
 def with_lines(text: str, switch: str, reason: str | None) -> str:
     """The file with `switch` and `reason` (when given; else the file's own reason, if usable), and the
     file's review_by line if it had one. Refused only when the result would be outside the grammar."""

@@ -31,7 +31,9 @@ MAX_SWITCH_BYTES = 4096
 REASON_TEXT = r"[ !#-\[\]-~]*"
 # A reason with something in it (releasing needs one): at least one character that is not a space.
 REASON_SOME = r"[ !#-\[\]-~]*[!#-\[\]-~][ !#-\[\]-~]*"
-REVIEW_BY_TEXT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]{1,9})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+REVIEW_BY_TEXT = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]{1,9})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
 
 _TAIL = f'(?:\nreason: "{REASON_TEXT}")?(?:\nreview_by: "{REVIEW_BY_TEXT}")?\n?'
 
@@ -95,14 +97,13 @@ def describe_mismatch(text: str) -> str:
                 expected = index + 1
                 break
         else:
-            shown = line if len(line) <= 60 else line[:60] + "..."
-            shown = shown.encode("unicode_escape").decode("ascii")
+            shown = ascii(line if len(line) <= 60 else line[:60] + "...")
             if number == 1:
                 want = _LINES[0][2]
             else:
                 want = " or ".join(hint for _, _, hint in _LINES[max(expected, 1) :]) or "nothing more"
             return (
-                f"line {number} ({shown!r}) is outside the switch file's form: expected {want}"
+                f"line {number} ({shown}) is outside the switch file's form: expected {want}"
                 " (the file holds only autonomy_enabled, reason and review_by, one line each, in that order;"
                 " no comments)"
             )
