@@ -473,7 +473,8 @@ def worker_dry_run_refused() -> bool:
     result = subprocess.run(
         ["kubectl", "create", "--dry-run=server", "-f", "-"], input=json.dumps(job), capture_output=True, text=True
     )
-    return result.returncode != 0 and "are refused" in result.stderr
+    # "are refused": the switch says off; "no params found": the ConfigMap is gone (the binding denies).
+    return result.returncode != 0 and ("are refused" in result.stderr or "no params found" in result.stderr)
 
 
 def set_text(text: str) -> None:
