@@ -13,7 +13,8 @@ import pytest
 
 from support.emulator import KubeEmulator
 from support.helm import find, render_chart
-from support.scheduler import assert_no_traceback, lines, worker_jobs
+from support.kubelet_volume import publish
+from support.scheduler import CONFIG_FILE, assert_no_traceback, chart_config, lines, settings_path_for, worker_jobs
 
 REVIEWS = kmock.resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews")
 
@@ -41,13 +42,17 @@ def authorize_as(emulator: KubeEmulator, rules: list[dict[str, Any]]) -> None:
     emulator.react(lambda k: k[REVIEWS] << (lambda request: answer(k, request)))
 
 
-def test_the_chart_role_passes_and_every_check_is_printed(emulator, run_scheduler, enabled_config):
+def test_the_chart_role_passes_and_every_check_is_printed(emulator, run_scheduler, enabled_config, config_path):
     authorize_as(emulator, chart_role_rules())
     result = run_scheduler("check")
     assert_no_traceback(result)
     assert result.returncode == 0, result.stderr
     output = lines(result.stderr)
-    assert output[0].startswith("✓ Config ") and "is usable: autonomy_enabled: true, 2 task(s)" in output[0]
+    settings = settings_path_for(config_path)
+    assert output[0] == (
+        f"✓ Config {config_path} is usable: autonomy_enabled: true; "
+        f"settings {settings}: 2 task(s), at most 3 Job(s) per tick"
+    )
     assert output[1:4] == [
         "✓ may list jobs.batch in namespace leviathan",
         "✓ may create jobs.batch in namespace leviathan",
@@ -85,12 +90,41 @@ def test_a_role_without_events_fails(emulator, run_scheduler, enabled_config):
     assert "✗ may not create events in namespace leviathan: a tick needs to" in lines(result.stderr)
 
 
-def test_a_config_the_scheduler_would_refuse_fails_before_any_api_call(emulator, run_scheduler, publish_config):
-    publish_config(raw="autonomy_enabled: true\nscheduler:\n  tasks: [{name: Bad_Name, image: x}]\n")
+def test_settings_the_scheduler_would_refuse_fail_before_any_api_call(
+    emulator, run_scheduler, publish_config, config_path
+):
+    publish_config(settings="scheduler:\n  tasks: [{name: Bad_Name, image: x}]\n")
     result = run_scheduler("check")
     assert_no_traceback(result)
     assert result.returncode == 4
-    assert "is not usable by the scheduler: scheduler.tasks[0].name" in result.stderr
+    assert lines(result.stderr) == [
+        f"✗ Settings are not usable by the scheduler: {settings_path_for(config_path)}: "
+        "scheduler.tasks[0].name: 'Bad_Name' is not a DNS label of at most 30 characters"
+    ]
+    assert emulator.requests() == []
+
+
+def test_a_missing_settings_file_fails_before_any_api_call(emulator, run_scheduler, mount, config_path):
+    """The switch ConfigMap is mounted, the settings ConfigMap is not: check fails as a tick would."""
+    publish(mount, {CONFIG_FILE: chart_config()})
+    result = run_scheduler("check")
+    assert_no_traceback(result)
+    assert result.returncode == 4
+    assert lines(result.stderr) == [
+        f"✗ Settings are not usable by the scheduler: settings file {settings_path_for(config_path)} does not exist"
+    ]
+    assert emulator.requests() == []
+
+
+def test_a_switch_file_outside_the_grammar_fails_before_any_api_call(emulator, run_scheduler, publish_config):
+    """Settings written into the switch file, as the old layout had them: unusable, and check says which line."""
+    publish_config(raw="autonomy_enabled: true\nscheduler:\n  tasks: [{name: inventory, image: x}]\n")
+    result = run_scheduler("check")
+    assert_no_traceback(result)
+    assert result.returncode == 4
+    [line] = lines(result.stderr)
+    assert line.startswith("✗ Error reading config")
+    assert "line 2 ('scheduler:') is outside the switch file's form" in line
     assert emulator.requests() == []
 
 

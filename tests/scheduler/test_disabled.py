@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 from pathlib import Path
 
 import pytest
 
-from support.contract import configmap_source
 from support.emulator import write_kubeconfig
 from support.paths import PYTHON
-from support.scheduler import DISABLED_LINES, assert_no_traceback, lines, worker_jobs
+from support.scheduler import DISABLED_LINES, assert_no_traceback, lines, settings_path_for, worker_jobs
 
 RUN_MAIN = "from leviathan_scheduler.cli import main; raise SystemExit(main())"
 
@@ -43,34 +43,77 @@ FORGERY = (
 )
 
 
-def test_a_reason_cannot_forge_lines_or_reach_the_terminal_raw(publish_config, run_scheduler, emulator):
-    """`kubectl edit` bypasses the chart schema: newlines, ANSI and bidi controls are shown escaped (issue 11)."""
-    publish_config(raw=f"autonomy_enabled: false\nreason: {json.dumps(FORGERY)}\n")
-    result = run_scheduler()
-    assert result.returncode == 0
-    shown = (
-        "INC-1\\n✓ Tick done: submitted 9, already existed 0; active workers before the tick 0/5"
-        "\\r\\x1b[2J\\x1b]0;owned\\x07\\u202eevil\\x85\\u2028\\t\\x00"
-    )
-    # Byte for byte: the config-read line, the runbook's two lines, then the reason on one line of its own.
-    config_line, rest = result.stderr.split("\n", 1)
-    assert config_line.startswith(f"Config: {configmap_source('')}") and config_line.endswith(" autonomy_enabled=false")
-    assert rest == "\n".join([*DISABLED_LINES, f"Reason: {shown}"]) + "\n"
+OFF_WITH_REASON = 'autonomy_enabled: false\nreason: "'
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("reason", "problem"),
     [
-        "autonomy_enabled: false\n",
-        "autonomy_enabled: False  # INC-7, edited by hand\n",
-        # Off wins even when the rest of the file would not make a valid tick.
-        "autonomy_enabled: false\nscheduler:\n  tasks: [{name: x}]\n",
+        # The characters themselves, inside the quotes: the first byte outside ASCII (the ✓) is refused.
+        (FORGERY, f"has a byte outside printable ASCII at offset {len(OFF_WITH_REASON) + len('INC-1') + 1}"),
+        # As YAML escapes (what json.dumps writes): a backslash is outside the reason's characters.
+        (json.dumps(FORGERY)[1:-1], "line 2 ('reason: \"INC-1"),
     ],
+    ids=["raw", "escaped"],
 )
-def test_a_hand_edited_off_switch_is_honoured(publish_config, run_scheduler, emulator, body):
-    publish_config(raw=body)
+def test_a_reason_cannot_forge_lines_or_reach_the_terminal_raw(
+    publish_config, run_scheduler, emulator, reason, problem
+):
+    """`kubectl edit` bypasses the chart schema: a reason with newlines, ANSI or bidi controls, written raw or
+    as YAML escapes, is outside the switch grammar (issue 19). The tick fails closed in one printable line
+    that forges nothing, and the reason never reaches the terminal raw (issue 11)."""
+    publish_config(raw=f'{OFF_WITH_REASON}{reason}"\n')
+    result = run_scheduler()
+    assert result.returncode == 4, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.isprintable(), line
+    assert line.startswith("✗ Error reading config"), line
+    assert problem in line, line
+    assert line.endswith("failing closed without submitting jobs"), line
+    assert "owned" not in line and "evil" not in line
+    assert result.stdout == ""
+    assert emulator.requests() == []
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        None,
+        # Off wins even when the settings would not make a valid tick, or are not mounted at all.
+        "scheduler:\n  tasks: [{name: x}]\n",
+        "scheduler: [\n",
+        "missing",
+    ],
+    ids=["chart settings", "invalid settings", "settings not YAML", "settings not mounted"],
+)
+def test_a_hand_edited_off_switch_is_honoured(publish_config, run_scheduler, emulator, config_path, settings):
+    publish_config(raw="autonomy_enabled: false\n", settings=None if settings == "missing" else settings)
+    if settings == "missing":
+        shutil.rmtree(settings_path_for(config_path).parent)
     result = run_scheduler()
     assert (result.returncode, lines(result.stderr), result.stdout) == (0, DISABLED_LINES, "")
+    assert emulator.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        # YAML would read these as off; the switch grammar reads them as unusable, and the tick fails closed.
+        ("autonomy_enabled: False  # INC-7, edited by hand\n", "line 1 ('autonomy_enabled: False  # INC-7"),
+        ("autonomy_enabled: false  # INC-7, edited by hand\n", "line 1 ('autonomy_enabled: false  # INC-7"),
+        ("autonomy_enabled: false\nscheduler:\n  tasks: [{name: x}]\n", "line 2 ('scheduler:')"),
+    ],
+    ids=["capitalised with a comment", "with a comment", "settings in the switch file"],
+)
+def test_a_hand_edited_switch_outside_the_grammar_fails_closed(publish_config, run_scheduler, emulator, body, problem):
+    publish_config(raw=body)
+    result = run_scheduler()
+    assert result.returncode == 4, result.stderr
+    [line] = lines(result.stderr)
+    assert line.startswith("✗ Error reading config"), line
+    assert f"{problem}" in line and "is outside the switch file's form" in line, line
+    assert line.endswith("failing closed without submitting jobs"), line
+    assert result.stdout == ""
     assert emulator.requests() == []
 
 

@@ -11,14 +11,22 @@ from support.config_cases import INVALID
 from support.contract import CONFIG_PATH
 from support.kubelet_volume import publish
 from support.paths import PYTHON
-from support.scheduler import CONFIG_FILE, assert_no_traceback, chart_config, lines, worker_jobs
+from support.scheduler import (
+    CONFIG_FILE,
+    assert_no_traceback,
+    chart_config,
+    chart_settings,
+    lines,
+    settings_path_for,
+    worker_jobs,
+)
 
 FAIL_CLOSED = "failing closed without submitting jobs"
 
 
 def hand_edited(edit) -> str:
-    """The chart's enabled config, parsed, changed by `edit(document)`, and written back."""
-    document = yaml.safe_load(chart_config())
+    """The chart's settings file (tasks, guardrails, worker), parsed, changed by `edit(document)`, and written back."""
+    document = yaml.safe_load(chart_settings())
     edit(document)
     return yaml.safe_dump(document, sort_keys=False)
 
@@ -217,7 +225,7 @@ BAD_MANIFEST_FIELDS = {
 def test_every_manifest_field_is_checked_before_any_call(
     publish_config, run_scheduler, emulator, edit, problem, dry_run
 ):
-    publish_config(raw=hand_edited(edit))
+    publish_config(settings=hand_edited(edit))
     result = run_scheduler(*(["--dry-run"] if dry_run else []))
     assert_failed_closed(result, emulator, 4, "Error reading config", problem)
 
@@ -233,7 +241,7 @@ GOOD_RESOURCES = [
 @pytest.mark.parametrize("resources", GOOD_RESOURCES)
 def test_valid_resources_reach_the_job(publish_config, run_scheduler, emulator, resources):
     """Numbers (`cpu: 2`, as toYaml renders an unquoted value) become quantity strings, as the client needs."""
-    publish_config(raw=hand_edited(_task("resources", resources)))
+    publish_config(settings=hand_edited(_task("resources", resources)))
     result = run_scheduler()
     assert result.returncode == 0, result.stderr
     [job] = [j for j in worker_jobs(emulator) if j["metadata"]["labels"]["leviathan.io/task"] == "inventory"]
@@ -264,9 +272,34 @@ BAD_SETTINGS = {
 @pytest.mark.parametrize("dry_run", [False, True], ids=["tick", "dry-run"])
 @pytest.mark.parametrize(("edit", "problem"), BAD_SETTINGS.values(), ids=BAD_SETTINGS.keys())
 def test_bad_scheduler_settings_exit_4(publish_config, run_scheduler, emulator, edit, problem, dry_run):
-    publish_config(raw=hand_edited(edit))
+    publish_config(settings=hand_edited(edit))
     result = run_scheduler(*(["--dry-run"] if dry_run else []))
     assert_failed_closed(result, emulator, 4, "Error reading config", problem)
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["tick", "dry-run"])
+def test_an_enabled_tick_without_its_settings_file_exits_4(run_scheduler, emulator, mount, config_path, dry_run):
+    """The switch says on but the settings ConfigMap is not mounted: nothing to read the tasks from (issue 19)."""
+    publish(mount, {CONFIG_FILE: chart_config()})
+    result = run_scheduler(*(["--dry-run"] if dry_run else []))
+    missing = f"settings file {settings_path_for(config_path)} does not exist"
+    assert_failed_closed(result, emulator, 4, "Error reading config", missing)
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        ("scheduler: [\n", "invalid YAML in"),
+        ("scheduler:\n  maxJobsPerTick: 1\n  maxJobsPerTick: 2\n", "duplicate key 'maxJobsPerTick'"),
+        ("- scheduler\n", "the top level must be a mapping"),
+        (b"scheduler: {}\n\xff\n", "is not valid UTF-8"),
+    ],
+    ids=["invalid YAML", "duplicate key", "not a mapping", "not UTF-8"],
+)
+def test_an_unusable_settings_file_exits_4(publish_config, run_scheduler, emulator, config_path, settings, problem):
+    publish_config(settings=settings)
+    result = run_scheduler()
+    assert_failed_closed(result, emulator, 4, "Error reading config", str(settings_path_for(config_path)), problem)
 
 
 def test_unreadable_config_exits_4(publish_config, run_scheduler, emulator, config_path, mount):
@@ -303,9 +336,10 @@ def test_out_of_file_descriptors_fails_closed(enabled_config, run_scheduler, emu
     assert_failed_closed(result, emulator, 4, "Error reading config", "Too many open files")
 
 
-def test_the_chart_config_itself_is_accepted(enabled_config, run_scheduler, emulator):
-    """The control for the tests above: the unedited body does make a tick."""
-    assert yaml.safe_load(hand_edited(lambda document: None)) == yaml.safe_load(enabled_config)
+def test_the_chart_config_itself_is_accepted(enabled_config, run_scheduler, emulator, config_path):
+    """The control for the tests above: the unedited settings do make a tick."""
+    published = settings_path_for(config_path).read_text()
+    assert yaml.safe_load(hand_edited(lambda document: None)) == yaml.safe_load(published)
     result = run_scheduler()
     assert result.returncode == 0, result.stderr
     assert len(worker_jobs(emulator)) == 2

@@ -6,7 +6,15 @@ import subprocess
 
 from support.emulator import NAMESPACE, Call, finished_status, job, job_list
 from support.paths import SCHEDULER
-from support.scheduler import TASK_NAMES, assert_no_traceback, job_name, lines, worker_jobs, worker_labels
+from support.scheduler import (
+    TASK_NAMES,
+    assert_no_traceback,
+    job_name,
+    lines,
+    settings_path_for,
+    worker_jobs,
+    worker_labels,
+)
 
 LIST = Call("GET", "LIST", "batch/jobs", NAMESPACE)
 CREATE = Call("POST", "CREATE", "batch/jobs", NAMESPACE)
@@ -95,6 +103,7 @@ def test_concurrent_ticks_never_duplicate(enabled_config, emulator, kubeconfig, 
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
         "LEVIATHAN_AUTONOMY_CONFIG": str(config_path),
+        "LEVIATHAN_SCHEDULER_CONFIG": str(settings_path_for(config_path)),
         "KUBECONFIG": str(kubeconfig),
         "LEVIATHAN_NAMESPACE": NAMESPACE,
         "LEVIATHAN_SCHEDULER_JOB_NAME": f"leviathan-dev-scheduler-{slot}",

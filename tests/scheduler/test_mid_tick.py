@@ -58,11 +58,12 @@ def test_disabled_between_two_creates(enabled_config, run_scheduler, emulator, m
 @pytest.mark.parametrize(
     ("body", "problem"),
     [
-        (b"autonomy_enabled: maybe\n", "autonomy_enabled must be true or false"),
-        (b"autonomy_enabled: [\n", "invalid YAML"),
-        (b"\xff\xfe", "not valid UTF-8"),
+        (b"autonomy_enabled: maybe\n", "line 1 ('autonomy_enabled: maybe') is outside the switch file's form"),
+        (b"autonomy_enabled: [\n", "line 1 ('autonomy_enabled: [') is outside the switch file's form"),
+        (b"autonomy_enabled: true\nscheduler: {}\n", "line 2 ('scheduler: {}') is outside the switch file's form"),
+        (b"\xff\xfe", "has a byte outside printable ASCII at offset 0"),
     ],
-    ids=["not a boolean", "invalid YAML", "not UTF-8"],
+    ids=["not a boolean", "invalid YAML", "a settings key in the switch file", "not ASCII"],
 )
 def test_config_turning_invalid_mid_tick_exits_4(enabled_config, run_scheduler, emulator, mount, body, problem):
     flip_during(emulator, kmock.action.LIST, 0, lambda: publish(mount, {CONFIG_FILE: body}))

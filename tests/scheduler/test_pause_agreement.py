@@ -15,7 +15,7 @@ import pytest
 from support.api_read import detail_after_api_read
 from support.control_plane import TOKEN, ControlPlaneServer
 from support.emulator import CONFIGMAPS
-from support.scheduler import config_map, failed_job, lines
+from support.scheduler import config_map, failed_job, lines, settings_path_for
 
 PAUSE_LINE = re.compile(r"⏸ Task (\S+) paused after (\d+) consecutive failures \(last: (\S+)\)")
 
@@ -45,7 +45,12 @@ def test_the_control_plane_and_the_scheduler_agree_on_paused_tasks(
     emulator.seed(config_map(enabled_config), resource=CONFIGMAPS)
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)
-    env = {"KUBECONFIG": str(kubeconfig), "LEVIATHAN_CONFIGMAP": "leviathan-autonomy-config", "HOME": str(tmp_path)}
+    env = {
+        "KUBECONFIG": str(kubeconfig),
+        "LEVIATHAN_CONFIGMAP": "leviathan-autonomy-config",
+        "LEVIATHAN_SCHEDULER_CONFIG": str(settings_path_for(config_path)),
+        "HOME": str(tmp_path),
+    }
     server = ControlPlaneServer(config_path, token_file, tmp_path / "server.log", extra_env=env)
     try:
         reported = detail_after_api_read(server)

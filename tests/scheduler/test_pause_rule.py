@@ -12,13 +12,14 @@ from leviathan_config.worker_jobs import PauseRule, pause_rule_from
 from leviathan_scheduler.settings import SettingsError, parse_settings
 from support.helm import render_chart
 from support.paths import values_files
+from support.scheduler import SETTINGS_FILE
 
 
 @pytest.mark.parametrize("values_file", values_files(), ids=lambda path: path.name)
 def test_the_control_planes_reading_of_the_rule_is_the_schedulers(values_file: Path):
     """pause_rule_from (control plane) and parse_settings (scheduler) read the same rule from every values file."""
-    [configmap] = render_chart(values_files=[values_file], show_only=["templates/configmap.yaml"])
-    [text] = configmap["data"].values()
+    configmaps = render_chart(values_files=[values_file], show_only=["templates/configmap.yaml"])
+    [text] = [configmap["data"][SETTINGS_FILE] for configmap in configmaps if SETTINGS_FILE in configmap["data"]]
     document = yaml.safe_load(text)
     settings = parse_settings(document)
     rule, release_selector = pause_rule_from(document)

@@ -18,16 +18,19 @@ from support.kubelet_volume import publish
 from support.scheduler import (
     CONFIG_FILE,
     RELEASE,
+    SETTINGS_FILE,
     TASK_NAMES,
     TASKS,
     WORKER_APP,
     assert_no_traceback,
     chart_config,
+    chart_settings,
     current_slot,
     job_name,
     lines,
     owner_reference,
     run_tick,
+    settings_path_for,
     tick_job,
     worker_jobs,
     worker_labels,
@@ -81,8 +84,9 @@ def shared(tmp_path_factory):
     """One tick with non-default worker values, shared by the read-only tests of TestSubmission."""
     slot = current_slot()
     home = tmp_path_factory.mktemp("submission")
-    publish(home / "autonomy", {CONFIG_FILE: chart_config({"worker": WORKER_VALUES})})
     config_path = home / "autonomy" / CONFIG_FILE
+    publish(config_path.parent, {CONFIG_FILE: chart_config({"worker": WORKER_VALUES})})
+    publish(settings_path_for(config_path).parent, {SETTINGS_FILE: chart_settings({"worker": WORKER_VALUES})})
     with KubeEmulator() as emulator:
         kubeconfig = emulator.kubeconfig(home / "kubeconfig")
         emulator.seed(tick_job(slot))

@@ -73,7 +73,7 @@ def _rendered_configmaps(values_json: str) -> tuple[str, str]:
 
 
 def chart_config(overrides: Mapping[str, Any] | None = None) -> str:
-    """The body of dev.yaml (the switch file) exactly as the chart's ConfigMap carries it, for BASE_VALUES + overrides."""
+    """The body of dev.yaml (the switch file) as the chart's ConfigMap carries it, for BASE_VALUES + overrides."""
     values = merge(BASE_VALUES, overrides or {})
     return _rendered_configmaps(json.dumps(values, sort_keys=True))[0]
 
