@@ -358,7 +358,7 @@ def test_every_exit_code_has_its_row():
     """Item 11: the exit-code table lists every code the scheduler defines, 1 with the code's own words."""
     source = (REPO / "images/scheduler/src/leviathan_scheduler/exit_codes.py").read_text()
     codes = dict(re.findall(r"^EXIT_\w+ = (\d+)  # (.+)$", source, flags=re.M))
-    rows = dict(re.findall(r"^\| (\d) \| (.+?) \|", RUNBOOK, flags=re.M))
+    rows = dict(re.findall(r"^\| (\d+) \| (.+?) \|", RUNBOOK, flags=re.M))
     assert set(codes) | {"2"} == set(rows)
     assert rows["1"] == codes["1"]
 

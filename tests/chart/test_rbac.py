@@ -16,6 +16,13 @@ class TestSchedulerRole:
         assert role["metadata"]["name"] == "leviathan-scheduler"
         assert role["rules"] == [
             {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "create"]},
+            # Its own CronJob, read before the list and every create: suspended, nothing is submitted.
+            {
+                "apiGroups": ["batch"],
+                "resources": ["cronjobs"],
+                "resourceNames": ["leviathan-dev-scheduler"],
+                "verbs": ["get"],
+            },
             # The live switch, re-read before every create: that one ConfigMap, nothing else.
             {
                 "apiGroups": [""],
