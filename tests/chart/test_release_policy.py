@@ -74,6 +74,32 @@ def test_schema_refuses_a_malformed_identity(releasers):
 
 
 STAMP_API = ["--api-versions", "admissionregistration.k8s.io/v1beta1/MutatingAdmissionPolicy"]
+STAMP_API_V1 = ["--api-versions", "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy"]
+
+
+@pytest.mark.parametrize(
+    ("served", "expected"),
+    [
+        (STAMP_API, "admissionregistration.k8s.io/v1beta1"),
+        (STAMP_API_V1, "admissionregistration.k8s.io/v1"),
+        (STAMP_API_V1 + STAMP_API, "admissionregistration.k8s.io/v1"),
+    ],
+    ids=["v1beta1", "v1", "both: v1 preferred"],
+)
+def test_identity_stamp_uses_the_served_version_of_mutating_admission_policy(served, expected):
+    docs = render_chart(extra_args=served)
+    stamp = [d for d in docs if d["kind"] in ("MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding")]
+    assert [(d["kind"], d["apiVersion"]) for d in stamp] == [
+        ("MutatingAdmissionPolicy", expected),
+        ("MutatingAdmissionPolicyBinding", expected),
+    ]
+
+
+def test_identity_stamp_ignores_other_versions_and_kinds():
+    """Only MutatingAdmissionPolicy itself counts: a served group version without it is no stamp."""
+    other = ["--api-versions", "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"]
+    other += ["--api-versions", "admissionregistration.k8s.io/v1alpha1/MutatingAdmissionPolicy"]
+    assert [d for d in render_chart(extra_args=other) if "MutatingAdmissionPolicy" in d["kind"]] == []
 
 
 def test_identity_stamp_only_where_mutating_admission_policy_is_served():
