@@ -112,3 +112,21 @@ def test_identity_stamp_only_where_mutating_admission_policy_is_served():
     (mutation,) = policy["spec"]["mutations"]
     assert "autonomy.leviathan.io/switched-by" in mutation["applyConfiguration"]["expression"]
     assert "request.userInfo.username" in mutation["applyConfiguration"]["expression"]
+
+
+def control_plane_env(docs: list[dict]) -> dict[str, str | None]:
+    deployment = find(docs, "Deployment", "leviathan-control-plane")
+    [container] = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "control-plane"]
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+@pytest.mark.parametrize("served", [STAMP_API, STAMP_API_V1], ids=["v1beta1", "v1"])
+def test_the_control_plane_is_told_the_stamp_policy_is_in_force_exactly_when_it_is_rendered(served):
+    """switched_by is reported as the API server's stamp only with LEVIATHAN_STAMP_POLICY=true."""
+    assert "LEVIATHAN_STAMP_POLICY" not in control_plane_env(render_chart())
+    docs = render_chart(extra_args=served)
+    assert find(docs, "MutatingAdmissionPolicy")
+    assert control_plane_env(docs)["LEVIATHAN_STAMP_POLICY"] == "true"
+    # Without API access the control plane reads no annotation at all: nothing to tell it.
+    no_api = render_chart({"controlPlane": {"kubernetesApi": {"enabled": False}}}, extra_args=served)
+    assert "LEVIATHAN_STAMP_POLICY" not in control_plane_env(no_api)
