@@ -196,7 +196,7 @@ status: cluster token-secret ## Who last flipped the switch, GET /v1/autonomy (s
 
 .PHONY: disable
 disable: require-reason cluster release ## Switch autonomy off via helm, with a reason: make disable REASON='INC-123: why'
-	helm upgrade $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=false --set-literal autonomy.reason=$(QUOTED_REASON)
+	hack/helm-upgrade.sh $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=false --set-literal autonomy.reason=$(QUOTED_REASON)
 
 # The chart turns autonomy on over a live false only with the ConfigMap's current
 # resourceVersion (autonomy.confirmEnable), read here just before; over a live true it
@@ -204,7 +204,7 @@ disable: require-reason cluster release ## Switch autonomy off via helm, with a 
 .PHONY: enable
 enable: cluster release ## Switch autonomy back on via helm, confirming the live ConfigMap (REASON optional); a suspended CronJob stays suspended: make resume
 	rv=$$(kubectl get configmap $(CONFIGMAP) -n $(NAMESPACE) -o jsonpath='{.metadata.resourceVersion}')
-	helm upgrade $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=true --set autonomy.confirmEnable="$$rv" --set-literal autonomy.reason=$(QUOTED_REASON)
+	hack/helm-upgrade.sh $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=true --set autonomy.confirmEnable="$$rv" --set-literal autonomy.reason=$(QUOTED_REASON)
 
 # The kubectl operations run through the plugin `kubectl leviathan` (kubectl-leviathan/): it prints the
 # runbook commands it stands for (from tests/contract/runbook.yaml), does exactly that through the API

@@ -32,11 +32,18 @@ from support.kubelet_volume import publish  # noqa: E402
 
 RUN = Path(os.environ.get("LEVIATHAN_RUN_DIR") or REPO / ".run")
 MOUNT = RUN / "autonomy"
+SETTINGS_MOUNT = RUN / "scheduler"
 TOKEN = RUN / "token"
 BIN = REPO / ".venv" / "bin"
 
 
 def render_config(env: str, overrides: list[str]) -> dict[str, str]:
+    """The switch file(s) of the chart's autonomy ConfigMap."""
+    return render_configmaps(env, overrides)[0]
+
+
+def render_configmaps(env: str, overrides: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The data of the autonomy ConfigMap and of the scheduler's settings ConfigMap, as the chart renders them."""
     helm = os.environ.get("HELM") or "helm"
     command = [
         helm, "template", "leviathan", str(REPO / "chart"), "--namespace", "leviathan",
@@ -45,7 +52,8 @@ def render_config(env: str, overrides: list[str]) -> dict[str, str]:
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"helm template failed:\n{result.stderr}")
-    return yaml.safe_load(result.stdout)["data"]
+    switch, settings = (document["data"] for document in yaml.safe_load_all(result.stdout) if document)
+    return switch, settings
 
 
 def ensure_token() -> str:
@@ -62,7 +70,11 @@ def pump(stream, prefix: str) -> None:
 
 
 def scheduler_ticks(env: str, interval: float, stop: threading.Event) -> None:
-    config = {**os.environ, "LEVIATHAN_AUTONOMY_CONFIG": str(MOUNT / f"{env}.yaml")}
+    config = {
+        **os.environ,
+        "LEVIATHAN_AUTONOMY_CONFIG": str(MOUNT / f"{env}.yaml"),
+        "LEVIATHAN_SCHEDULER_CONFIG": str(SETTINGS_MOUNT / "scheduler.yaml"),
+    }
     while not stop.is_set():
         tick = subprocess.run(
             [str(BIN / "leviathan-scheduler"), "--dry-run", "--namespace", "leviathan"],
@@ -76,14 +88,16 @@ def scheduler_ticks(env: str, interval: float, stop: threading.Event) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    files = render_config(args.env, [])
+    files, settings = render_configmaps(args.env, [])
     publish(MOUNT, files)
+    publish(SETTINGS_MOUNT, settings)
     token = ensure_token()
     config_path = MOUNT / f"{args.env}.yaml"
     env = {
         **os.environ,
         "LEVIATHAN_AUTONOMY_CONFIG": str(config_path),
         "LEVIATHAN_CONTROL_PLANE_TOKEN_FILE": str(TOKEN),
+        "LEVIATHAN_SCHEDULER_CONFIG": str(SETTINGS_MOUNT / "scheduler.yaml"),
     }
     server = subprocess.Popen(
         [str(BIN / "leviathan-control-plane"), "serve", "--host", "127.0.0.1", "--port", str(args.port)],

@@ -19,7 +19,8 @@ from support.runbook_docs import code_spans, table_rows
 
 CONFIG = """autonomy_enabled: false
 reason: "INC-9: flaky upstream"
-scheduler:
+"""
+SETTINGS = """scheduler:
   tasks: [{name: reconcile-inventory, image: "busybox:1.37.0"}]
 worker:
   selector: {app: leviathan-worker, app.kubernetes.io/instance: leviathan}
@@ -44,6 +45,7 @@ def test_the_status_detail_line_shows_paused_tasks_and_who(tmp_path):
     [row] = [command for _, command, target in table_rows(runbook, "## Quick reference") if "make status" in target]
     [curl] = [span for span in code_spans(row) if span.startswith("curl ") and span.endswith("/v1/autonomy")]
     publish(tmp_path / "autonomy", {"dev.yaml": CONFIG})
+    publish(tmp_path / "scheduler", {"scheduler.yaml": SETTINGS})
     publish(tmp_path / "token", {"control-plane-token": TOKEN})
     with KubeEmulator() as emulator:
         configmap = {"metadata": {"name": "leviathan-autonomy-config", "namespace": NAMESPACE}, "data": {}}
@@ -55,6 +57,7 @@ def test_the_status_detail_line_shows_paused_tasks_and_who(tmp_path):
             "LEVIATHAN_CONFIGMAP": "leviathan-autonomy-config",
             # As the chart sets it where it renders the identity stamp policy: switched_by is reported.
             "LEVIATHAN_STAMP_POLICY": "true",
+            "LEVIATHAN_SCHEDULER_CONFIG": str(tmp_path / "scheduler/scheduler.yaml"),
             "HOME": str(tmp_path),
         }
         server = ControlPlaneServer(

@@ -212,12 +212,18 @@ def test_token_check_says_what_to_pass(unreachable_cluster):
     )
 
 
+def find_name(docs: list[dict], suffix: str) -> str:
+    [name] = [d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith(suffix)]
+    return name
+
+
 @pytest.mark.parametrize(("release", "env"), [("leviathan", "dev"), ("ops", "prod"), ("leviathan-b", "staging")])
 def test_names_match_the_chart(release, env):
     docs = render_chart({"environment": env}, name=release)
     cronjob = find(docs, "CronJob")["metadata"]["name"]
-    configmap = find(docs, "ConfigMap")
-    worker_app = "app=" + configmap["data"][f"{env}.yaml"].split("app: ", 1)[1].split("\n", 1)[0]
+    configmap = find(docs, "ConfigMap", find_name(docs, "-autonomy-config"))
+    settings = find(docs, "ConfigMap", find_name(docs, "-scheduler-config"))
+    worker_app = "app=" + settings["data"]["scheduler.yaml"].split("app: ", 1)[1].split("\n", 1)[0]
     recipe = make("-n", "emergency-stop", "workers", "enable", f"RELEASE={release}", f"ENV={env}").stdout
     commands = "\n".join(expand_plugin_lines(recipe.splitlines())) + "\n"
     assert f"patch cronjob {cronjob} " in commands

@@ -461,7 +461,8 @@ def test_pods_carry_the_contract_labels():
     key, value = CONTRACT.names["scheduler_selector"].split("=")
     cronjob = chart()[("CronJob", CONTRACT.names["scheduler"])]
     assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"][key] == value
-    config = yaml.safe_load(chart()[("ConfigMap", CONTRACT.names["configmap"])]["data"]["dev.yaml"])
+    settings = chart()[("ConfigMap", "leviathan-scheduler-config")]["data"]["scheduler.yaml"]
+    config = yaml.safe_load(settings)
     key, value = CONTRACT.names["worker_selector"].split("=")
     assert config["worker"]["selector"][key] == value
 
@@ -547,7 +548,7 @@ def run_curl(command: str, server: ControlPlaneServer, token: str = TOKEN) -> st
     ("command_id", "body"),
     [
         ("query-status.curl", "autonomy_enabled: true\n"),
-        ("disable.curl", "autonomy_enabled: false\nreason: INC-1\n"),
+        ("disable.curl", 'autonomy_enabled: false\nreason: "INC-1"\n'),
         ("re-enable.curl", "autonomy_enabled: true\n"),
     ],
 )

@@ -1,16 +1,31 @@
 {{/*
-Body of <environment>.yaml. The first line is the switch exactly as the
-runbook shows it; the rest is what the scheduler needs to build worker Jobs.
+Body of <environment>.yaml: the switch and its context, nothing else, in the one grammar of
+files/switch-grammar.json (generated from leviathan_config/switch.py). The render checks its own
+text against that grammar, so a value the scheduler would refuse is refused here, naming it.
 */}}
 {{- define "leviathan.autonomyConfig" -}}
-autonomy_enabled: {{ include "leviathan.autonomy.enabled" . }}
-# Leviathan autonomy config: the scheduler reads it at the start of every tick,
-# the control plane follows every change to it without a restart.
-reason: {{ include "leviathan.autonomy.reason" . | toJson }}
-{{- with include "leviathan.autonomy.reviewBy" . }}
-# When someone must look at this disable again; past it the switch stays off and the review is overdue.
-review_by: {{ . | toJson }}
-{{- end }}
+{{- $reason := include "leviathan.autonomy.reason" . -}}
+{{- if not (regexMatch (include "leviathan.grammar" (list . "reasonText")) $reason) -}}
+{{- fail (printf "autonomy.reason %q: a reason is printable ASCII without double quotes or backslashes (the switch file's form; see docs/DECISIONS.md)" $reason) -}}
+{{- end -}}
+{{- $text := printf "autonomy_enabled: %s\nreason: %s\n" (include "leviathan.autonomy.enabled" .) (printf "%q" $reason) -}}
+{{- with include "leviathan.autonomy.reviewBy" . -}}
+{{- if not (regexMatch (include "leviathan.grammar" (list $ "reviewByText")) .) -}}
+{{- fail (printf "autonomy.reviewBy %q: write a date and time with a zone, like 2026-12-01T09:00:00Z" .) -}}
+{{- end -}}
+{{- $text = printf "%sreview_by: %q\n" $text . -}}
+{{- end -}}
+{{- if or (gt (len $text) (include "leviathan.grammar.maxBytes" . | int)) (not (regexMatch (include "leviathan.grammar" (list . "grammar")) $text)) -}}
+{{- fail (printf "the switch file would be outside its form (at most %s bytes): shorten autonomy.reason" (include "leviathan.grammar.maxBytes" .)) -}}
+{{- end -}}
+{{- $text -}}
+{{- end -}}
+
+{{/*
+Body of scheduler.yaml in the settings ConfigMap: what the scheduler needs to build worker Jobs.
+While autonomy.releasers is set, changing it is a release decision (release-policy.yaml).
+*/}}
+{{- define "leviathan.schedulerSettings" -}}
 scheduler:
   maxConcurrentWorkers: {{ .Values.scheduler.maxConcurrentWorkers }}
   maxJobsPerTick: {{ .Values.scheduler.maxJobsPerTick }}

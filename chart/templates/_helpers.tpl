@@ -25,6 +25,11 @@ runbook uses, so keep them in step with docs/RUNBOOK.md.
 {{- printf "%s-autonomy-config" (include "leviathan.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* The scheduler's settings (tasks, guardrails, worker): a ConfigMap of their own, guarded as a release. */}}
+{{- define "leviathan.settingsConfigMapName" -}}
+{{- printf "%s-scheduler-config" (include "leviathan.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "leviathan.controlPlane.fullname" -}}
 {{- printf "%s-control-plane" (include "leviathan.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -75,6 +80,9 @@ LEVIATHAN_CONTROL_PLANE_TOKEN
 {{- define "leviathan.configDir" -}}/etc/leviathan/autonomy{{- end -}}
 {{- define "leviathan.configFile" -}}{{ .Values.environment }}.yaml{{- end -}}
 {{- define "leviathan.configPath" -}}{{ include "leviathan.configDir" . }}/{{ include "leviathan.configFile" . }}{{- end -}}
+{{- define "leviathan.settingsDir" -}}/etc/leviathan/scheduler{{- end -}}
+{{- define "leviathan.settingsFile" -}}scheduler.yaml{{- end -}}
+{{- define "leviathan.settingsPath" -}}{{ include "leviathan.settingsDir" . }}/{{ include "leviathan.settingsFile" . }}{{- end -}}
 {{- define "leviathan.tokenDir" -}}/etc/leviathan/token{{- end -}}
 {{- define "leviathan.tokenPath" -}}{{ include "leviathan.tokenDir" . }}/control-plane-token{{- end -}}
 
@@ -251,4 +259,65 @@ rule then allows the ports to any address). lookup finds nothing under helm temp
 {{- end -}}
 {{- end -}}
 {{- toYaml (uniq $cidrs) -}}
+{{- end -}}
+
+{{/*
+The switch grammar (files/switch-grammar.json, generated from leviathan_config/switch.py):
+the named pattern, anchored for RE2 (CEL's matches() and Go's regexp alike).
+  include "leviathan.grammar" (list . "on")
+*/}}
+{{- define "leviathan.grammar" -}}
+{{- $root := index . 0 -}}
+{{- $grammar := $root.Files.Get "files/switch-grammar.json" | fromJson -}}
+{{- printf "^(?:%s)$" (index $grammar.patterns (index . 1)) -}}
+{{- end -}}
+
+{{- define "leviathan.grammar.maxBytes" -}}
+{{- (.Files.Get "files/switch-grammar.json" | fromJson).maxBytes | int -}}
+{{- end -}}
+
+{{/*
+CEL: the text of the switch file in object OBJ (object, oldObject or params), "" when absent.
+A text in binaryData, or anything not a string, is no text: never "on".
+  include "leviathan.cel.switchText" (list . "object")
+*/}}
+{{- define "leviathan.cel.switchText" -}}
+{{- $key := include "leviathan.configFile" (index . 0) | quote -}}
+{{- $obj := index . 1 -}}
+{{- printf "has(%s.data) && %s in %s.data ? string(%s.data[%s]) : \"\"" $obj $key $obj $obj $key -}}
+{{- end -}}
+
+{{/*
+CEL: TEXT (a CEL expression) is the switch file of a usable NAME ("on", "onWithReason", "grammar").
+  include "leviathan.cel.switchIs" (list . "variables.text" "on")
+*/}}
+{{- define "leviathan.cel.switchIs" -}}
+{{- $root := index . 0 -}}
+{{- printf "(%s.size() <= %s && %s.matches(%s))" (index . 1) (include "leviathan.grammar.maxBytes" $root) (index . 1) (include "leviathan.grammar" (list $root (index . 2)) | toJson) -}}
+{{- end -}}
+
+{{/* "true" when autonomy.releasers names anyone: then releasing is restricted. */}}
+{{- define "leviathan.releasers.any" -}}
+{{- $r := .Values.autonomy.releasers | default dict -}}
+{{- if or $r.users $r.groups $r.serviceAccounts -}}true{{- end -}}
+{{- end -}}
+
+{{/* CEL: the requester is one of autonomy.releasers (users, groups, ServiceAccounts). */}}
+{{- define "leviathan.cel.releaser" -}}
+{{- $r := .Values.autonomy.releasers | default dict -}}
+{{- $usernames := $r.users | default list -}}
+{{- range ($r.serviceAccounts | default list) -}}
+{{- $usernames = append $usernames (printf "system:serviceaccount:%s" (replace "/" ":" .)) -}}
+{{- end -}}
+{{- printf "(request.userInfo.username in %s || request.userInfo.groups.exists(g, g in %s))" ($usernames | toJson) ($r.groups | default list | toJson) -}}
+{{- end -}}
+
+{{/* Who the releasers are, for refusal messages. */}}
+{{- define "leviathan.releasers.sentence" -}}
+{{- $r := .Values.autonomy.releasers | default dict -}}
+{{- $who := list -}}
+{{- with $r.users }}{{ $who = append $who (printf "users %s" (join ", " .)) }}{{ end -}}
+{{- with $r.groups }}{{ $who = append $who (printf "groups %s" (join ", " .)) }}{{ end -}}
+{{- with $r.serviceAccounts }}{{ $who = append $who (printf "ServiceAccounts %s" (join ", " .)) }}{{ end -}}
+{{- printf "only the releasers in the chart value autonomy.releasers may do that (%s); ask one of them, who can also add you to that value with helm upgrade. Turning autonomy off and suspending stay open to you." (join "; " $who) -}}
 {{- end -}}

@@ -37,19 +37,30 @@ one someone deleted, not a first install.
 {{- end -}}
 
 {{/*
-The live switch: "true", "false", "unreadable" (the file has no single plain
-true/false switch line, so the scheduler fails closed), or "" (no ConfigMap).
-The same booleans the shared reader accepts (YAML 1.2 core schema).
+The live switch: "true", "false", "unreadable" (the file is outside the switch grammar, so the
+scheduler fails closed), or "" (no ConfigMap). The grammar is the reader's own
+(files/switch-grammar.json).
 */}}
 {{- define "leviathan.live.autonomy" -}}
 {{- $live := include "leviathan.live.configMap" . | fromJson -}}
 {{- if $live -}}
-{{- $lines := regexFindAll "(?m)^autonomy_enabled:[ \\t]*(true|True|TRUE|false|False|FALSE)([ \\t]+#.*)?[ \\t]*\\r?$" (include "leviathan.live.configBody" .) -1 -}}
-{{- if eq (len $lines) 1 -}}
-{{- regexFind "(?i)(true|false)" (trimPrefix "autonomy_enabled:" (first $lines)) | lower -}}
-{{- else -}}
+{{- $body := include "leviathan.live.configBody" . -}}
+{{- if or (gt (len $body) (include "leviathan.grammar.maxBytes" . | int)) (not (regexMatch (include "leviathan.grammar" (list . "grammar")) $body)) -}}
 unreadable
+{{- else if regexMatch (include "leviathan.grammar" (list . "on")) $body -}}
+true
+{{- else -}}
+false
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The live file's KEY line value (reason or review_by), without its quotes; "" when absent or unreadable. */}}
+{{- define "leviathan.live.field" -}}
+{{- $root := index . 0 -}}
+{{- if ne (include "leviathan.live.autonomy" $root) "unreadable" -}}
+{{- $line := regexFind (printf "(?m)^%s: \"[^\"\n]*\"$" (index . 1)) (include "leviathan.live.configBody" $root) -}}
+{{- with $line }}{{ trimPrefix (printf "%s: \"" (index $ 1)) . | trimSuffix "\"" }}{{ end -}}
 {{- end -}}
 {{- end -}}
 
@@ -106,7 +117,7 @@ key: the values it was installed with were not passed.
 {{- else if .Values.gitops -}}
 {{- fail "gitops: set autonomy.enabled to true or false in your values: a helm template render cannot read the live switch, so it lives in git" -}}
 {{- else if eq $live "unreadable" -}}
-{{- fail (printf "the live ConfigMap %s has no readable autonomy_enabled line in %s (the scheduler is failing closed): pass --set autonomy.enabled=false (or =true with autonomy.confirmEnable) to write a valid one" $name (include "leviathan.configFile" .)) -}}
+{{- fail (printf "the live ConfigMap %s is outside the switch file's form in %s (the scheduler is failing closed): pass --set autonomy.enabled=false (or =true with autonomy.confirmEnable) to write a valid one" $name (include "leviathan.configFile" .)) -}}
 {{- else if $live -}}
 {{- $live -}}
 {{- else if include "leviathan.live.installed" . -}}
@@ -122,8 +133,7 @@ key: the values it was installed with were not passed.
 {{- if kindIs "string" .Values.autonomy.reason -}}
 {{- .Values.autonomy.reason -}}
 {{- else if eq (include "leviathan.live.autonomy" .) (include "leviathan.autonomy.enabled" .) -}}
-{{- $reason := get (include "leviathan.live.configBody" . | fromYaml) "reason" -}}
-{{- if kindIs "string" $reason }}{{ $reason }}{{ end -}}
+{{- include "leviathan.live.field" (list . "reason") -}}
 {{- end -}}
 {{- end -}}
 
@@ -132,8 +142,7 @@ key: the values it was installed with were not passed.
 {{- if kindIs "string" .Values.autonomy.reviewBy -}}
 {{- .Values.autonomy.reviewBy -}}
 {{- else if eq (include "leviathan.live.autonomy" .) (include "leviathan.autonomy.enabled" .) -}}
-{{- $reviewBy := get (include "leviathan.live.configBody" . | fromYaml) "review_by" -}}
-{{- if kindIs "string" $reviewBy }}{{ $reviewBy }}{{ end -}}
+{{- include "leviathan.live.field" (list . "review_by") -}}
 {{- end -}}
 {{- end -}}
 

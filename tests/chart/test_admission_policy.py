@@ -17,9 +17,11 @@ def render_notes(*args: str) -> str:
 
 
 def test_rendered_where_the_api_exists_and_skipped_with_a_notes_line_elsewhere():
-    assert [d["kind"] for d in render_chart(show_only=[POLICY], extra_args=API)] == [
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in render_chart(show_only=[POLICY], extra_args=API)) == [
+        ("ValidatingAdmissionPolicy", "leviathan-worker-shape.leviathan"),
+        ("ValidatingAdmissionPolicy", "leviathan-worker-switch.leviathan"),
+        ("ValidatingAdmissionPolicyBinding", "leviathan-worker-shape.leviathan"),
+        ("ValidatingAdmissionPolicyBinding", "leviathan-worker-switch.leviathan"),
     ]
     assert not [d for d in render_chart() if "ValidatingAdmissionPolicy" in d["kind"]]
     # `helm install --dry-run` knows no such API: NOTES says so (chart/tests/admission_notes_test.yaml
@@ -35,8 +37,8 @@ def test_off_by_value():
 
 def test_binding_takes_this_release_configmap_and_matches_only_its_workers():
     docs = render_chart(name="ops", namespace="team-a", show_only=[POLICY], extra_args=API)
-    policy = find(docs, "ValidatingAdmissionPolicy")
-    binding = find(docs, "ValidatingAdmissionPolicyBinding")
+    policy = find(docs, "ValidatingAdmissionPolicy", "ops-leviathan-worker-switch.team-a")
+    binding = find(docs, "ValidatingAdmissionPolicyBinding", "ops-leviathan-worker-switch.team-a")
     # Cluster-scoped: the namespace is in the name, so two releases never share a policy.
     assert policy["metadata"]["name"] == "ops-leviathan-worker-switch.team-a"
     assert binding["spec"]["policyName"] == policy["metadata"]["name"]
@@ -60,10 +62,39 @@ def test_binding_takes_this_release_configmap_and_matches_only_its_workers():
 
 def test_reads_the_environment_key_and_names_configmap_and_runbook_section_in_the_denial():
     policy = find(
-        render_chart({"environment": "prod"}, show_only=[POLICY], extra_args=API), "ValidatingAdmissionPolicy"
+        render_chart({"environment": "prod"}, show_only=[POLICY], extra_args=API),
+        "ValidatingAdmissionPolicy",
+        "leviathan-worker-switch.leviathan",
     )
     text = next(v["expression"] for v in policy["spec"]["variables"] if v["name"] == "text")
     assert '"prod.yaml" in params.data' in text
     message = policy["spec"]["validations"][0]["messageExpression"]
     assert "ConfigMap leviathan/leviathan-autonomy-config (key prod.yaml)" in message
     assert 'section \\"Worker Jobs refused by the API server\\"' in message
+
+
+def test_the_switch_policy_reads_on_from_the_one_grammar():
+    """The CEL's "on" is the generated grammar's pattern, not a rule of its own."""
+    import json
+
+    from leviathan_config import PATTERNS
+
+    policy = find(
+        render_chart(show_only=[POLICY], extra_args=API),
+        "ValidatingAdmissionPolicy",
+        "leviathan-worker-switch.leviathan",
+    )
+    enabled = next(v["expression"] for v in policy["spec"]["variables"] if v["name"] == "enabled")
+    assert json.dumps("^(?:" + PATTERNS["on"] + ")$") in enabled
+
+
+def test_the_shape_policy_binds_the_scheduler_service_account_only():
+    docs = render_chart(name="ops", namespace="team-a", show_only=[POLICY], extra_args=API)
+    policy = find(docs, "ValidatingAdmissionPolicy", "ops-leviathan-worker-shape.team-a")
+    [condition] = policy["spec"]["matchConditions"]
+    assert (
+        condition["expression"] == 'request.userInfo.username == "system:serviceaccount:team-a:ops-leviathan-scheduler"'
+    )
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    messages = " ".join(v["message"] for v in policy["spec"]["validations"])
+    assert "label app=ops-leviathan-worker" in messages

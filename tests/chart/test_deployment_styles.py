@@ -48,13 +48,13 @@ class TestSubchart:
     def test_renders_with_globals_under_the_strict_schema(self, umbrella):
         docs = self.render(umbrella)
         assert find(docs, "CronJob")["metadata"]["name"] == "platform-leviathan-dev-scheduler"
-        assert find(docs, "ConfigMap")["metadata"]["name"] == "platform-leviathan-autonomy-config"
-        assert find(docs, "ConfigMap")["data"]["dev.yaml"].startswith("autonomy_enabled: true\n")
+        assert find(docs, "ConfigMap", "platform-leviathan-autonomy-config")["metadata"]["name"] == "platform-leviathan-autonomy-config"
+        assert find(docs, "ConfigMap", "platform-leviathan-autonomy-config")["data"]["dev.yaml"].startswith("autonomy_enabled: true\n")
 
     def test_parent_values_reach_the_subchart(self, umbrella):
         docs = self.render(umbrella, "--set", "leviathan.environment=prod", "--set", "leviathan.autonomy.enabled=false")
         assert find(docs, "CronJob")["metadata"]["name"] == "platform-leviathan-prod-scheduler"
-        assert find(docs, "ConfigMap")["data"]["prod.yaml"].startswith("autonomy_enabled: false\n")
+        assert find(docs, "ConfigMap", "platform-leviathan-autonomy-config")["data"]["prod.yaml"].startswith("autonomy_enabled: false\n")
 
     def test_condition_switches_it_off(self, umbrella):
         assert self.render(umbrella, "--set", "leviathan.enabled=false") == []

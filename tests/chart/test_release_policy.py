@@ -18,9 +18,15 @@ RELEASERS = {
 }
 
 
-def test_no_releasers_renders_no_policy_and_notes_say_the_restriction_is_off():
+VAP_API = ["--api-versions", "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"]
+
+
+def test_no_releasers_renders_no_releaser_check_and_notes_say_the_restriction_is_off():
     assert [d for d in render_chart() if "AdmissionPolicy" in d["kind"]] == []
     assert "The release restriction is OFF" in notes()
+    # Where the API is served, the policy still refuses binaryData in the switch ConfigMap, and nothing else.
+    policy = find(render_chart(show_only=[POLICY], extra_args=VAP_API), "ValidatingAdmissionPolicy")
+    assert [v["expression"] for v in policy["spec"]["validations"]] == ["!variables.binary"]
 
 
 def test_releasers_render_a_policy_bound_to_this_release_only():
@@ -34,10 +40,10 @@ def test_releasers_render_a_policy_bound_to_this_release_only():
     }
     assert policy["spec"]["failurePolicy"] == "Fail"
     rules = policy["spec"]["matchConstraints"]["resourceRules"]
-    # UPDATE only: creating (install), deleting and every change to other objects pass untouched.
+    # Every write path but DELETE (a brake): create after a delete, replace, apply, patch, edit.
     assert [(r["resources"], r["resourceNames"], r["operations"]) for r in rules] == [
-        (["configmaps"], ["leviathan-autonomy-config"], ["UPDATE"]),
-        (["cronjobs"], ["leviathan-dev-scheduler"], ["UPDATE"]),
+        (["configmaps"], ["leviathan-autonomy-config", "leviathan-scheduler-config"], ["CREATE", "UPDATE"]),
+        (["cronjobs"], ["leviathan-dev-scheduler"], ["CREATE", "UPDATE"]),
     ]
     releaser = next(v["expression"] for v in policy["spec"]["variables"] if v["name"] == "releaser")
     assert json.dumps(["carol", "system:serviceaccount:ops:deployer"], separators=(",", ":")) in releaser
@@ -53,7 +59,15 @@ def test_the_denial_names_who_may_release():
     assert all(
         "users carol; groups release-owners; ServiceAccounts ops/deployer" in m for m in messages if "may not" in m
     )
-    assert sum("may not" in m for m in messages) == 2
+    assert sum("may not" in m for m in messages) == 4
+
+
+def test_on_is_the_one_grammar_on_both_sides_of_the_write():
+    from leviathan_config import PATTERNS
+
+    policy = find(render_chart(RELEASERS), "ValidatingAdmissionPolicy")
+    enabling = next(v["expression"] for v in policy["spec"]["variables"] if v["name"] == "enabling")
+    assert enabling.count(json.dumps("^(?:" + PATTERNS["on"] + ")$")) == 2
 
 
 @pytest.mark.parametrize(

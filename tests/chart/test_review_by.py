@@ -9,7 +9,7 @@ from support.helm import HelmError, find, render_chart
 
 
 def config(values: dict) -> dict:
-    configmap = find(render_chart(values, show_only=["templates/configmap.yaml"]), "ConfigMap")
+    configmap = find(render_chart(values, show_only=["templates/configmap.yaml"]), "ConfigMap", "leviathan-autonomy-config")
     return yaml.safe_load(configmap["data"]["dev.yaml"])
 
 

@@ -21,15 +21,17 @@ from support.kubelet_volume import publish
 CONFIGMAP = "leviathan-autonomy-config"
 STAMP = "autonomy.leviathan.io/switched-by"
 EVENTS = "v1/events"
+# The switch file, and the scheduler's settings file beside it (its own ConfigMap, mounted as the chart does).
 CONFIG = """autonomy_enabled: {enabled}
 reason: "INC-7: runaway retries"
-scheduler:
+"""
+SETTINGS = """scheduler:
   tasks:
     - name: inventory
       image: busybox:1.37.0
 worker:
-  selector: {{app: leviathan-worker, app.kubernetes.io/instance: leviathan}}
-  releaseSelector: {{app.kubernetes.io/instance: leviathan}}
+  selector: {app: leviathan-worker, app.kubernetes.io/instance: leviathan}
+  releaseSelector: {app.kubernetes.io/instance: leviathan}
 """
 WORKER_LABELS = {"app": "leviathan-worker", "app.kubernetes.io/instance": "leviathan", "leviathan.io/task": "inventory"}
 
@@ -66,7 +68,17 @@ def stored_events(emulator: KubeEmulator) -> list[dict]:
 
 
 @pytest.fixture
-def start(emulator: KubeEmulator, mount: Path, config_path: Path, token_file: Path, tmp_path: Path):
+def settings_mount(tmp_path: Path) -> Path:
+    """A kubelet-style volume of the scheduler's settings ConfigMap: tasks and the worker selectors."""
+    directory = tmp_path / "scheduler"
+    publish(directory, {"scheduler.yaml": SETTINGS})
+    return directory
+
+
+@pytest.fixture
+def start(
+    emulator: KubeEmulator, mount: Path, config_path: Path, settings_mount: Path, token_file: Path, tmp_path: Path
+):
     """start(name) runs a control plane with API access to the emulator; all are stopped at the end."""
     kubeconfig = emulator.kubeconfig(tmp_path / "kubeconfig")
     publish(mount, {"dev.yaml": CONFIG.format(enabled="true")})
@@ -74,7 +86,13 @@ def start(emulator: KubeEmulator, mount: Path, config_path: Path, token_file: Pa
 
     def start_one(name: str = "replica-a", stamp_policy: str | None = "true") -> ControlPlaneServer:
         """stamp_policy: LEVIATHAN_STAMP_POLICY as the chart sets it where it renders the stamp policy (None: unset)."""
-        env = {"KUBECONFIG": str(kubeconfig), "LEVIATHAN_CONFIGMAP": CONFIGMAP, "HOME": str(tmp_path), "HOSTNAME": name}
+        env = {
+            "KUBECONFIG": str(kubeconfig),
+            "LEVIATHAN_CONFIGMAP": CONFIGMAP,
+            "LEVIATHAN_SCHEDULER_CONFIG": str(settings_mount / "scheduler.yaml"),
+            "HOME": str(tmp_path),
+            "HOSTNAME": name,
+        }
         if stamp_policy is not None:
             env["LEVIATHAN_STAMP_POLICY"] = stamp_policy
         servers.append(ControlPlaneServer(config_path, token_file, tmp_path / f"{name}.log", extra_env=env))
@@ -99,6 +117,7 @@ def test_who_flipped_and_the_paused_task_come_from_the_api(emulator, start):
     body = detail_after_api_read(start())
     assert body["switched_by"] == "alice"
     assert body["switched_by_problem"] is None
+    assert body["paused_tasks_problem"] is None
     assert body["paused_tasks"] == [
         {"task": "inventory", "consecutive_failures": 3, "last_failed_job": "leviathan-worker-inventory-30"}
     ]
@@ -106,6 +125,45 @@ def test_who_flipped_and_the_paused_task_come_from_the_api(emulator, start):
     assert body["kubernetes_api_problem"] is None
     assert 0 <= body["kubernetes_api_read_age_seconds"] < 10
     assert {p["labelSelector"] for p in emulator.params("LIST")} == {"app.kubernetes.io/instance=leviathan"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "why"),
+    [
+        (None, "scheduler.yaml does not exist"),
+        ("scheduler: [\n", "invalid YAML in"),
+        ("scheduler:\n  tasks: {name: inventory}\n", "scheduler.tasks: not a list of tasks with names"),
+    ],
+    ids=["missing", "invalid YAML", "tasks not a list"],
+)
+def test_settings_that_cannot_be_read_leave_the_paused_tasks_unknown(
+    emulator, start, mount, settings_mount, settings, why
+):
+    """The paused tasks come from the settings file: without it they are unknown, and the answer says why."""
+    publish(settings_mount, {} if settings is None else {"scheduler.yaml": settings})
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
+    emulator.seed(*(failed_job(minute) for minute in (10, 20, 30)))
+    server = start()
+    body = detail_after_api_read(server)
+    assert body["paused_tasks"] is None
+    assert body["paused_tasks_problem"].startswith("cannot read the scheduler's settings: ")
+    assert why in body["paused_tasks_problem"]
+    assert body["paused_tasks_problem"].endswith("(the scheduler fails closed on it)")
+    assert body["switched_by"] == "alice"  # the rest of the answer stands
+    assert server.status() == {"autonomy_enabled": True, "source": f"configmap:{mount / 'dev.yaml'}"}
+
+
+def test_an_unusable_switch_file_leaves_the_paused_tasks_unknown(emulator, start, mount):
+    emulator.seed(config_map("autonomy_enabled: True\n", stamp="alice"), resource=CONFIGMAPS)
+    emulator.seed(*(failed_job(minute) for minute in (10, 20, 30)))
+    publish(mount, {"dev.yaml": "autonomy_enabled: True\n"})
+    server = start()
+    body = detail_after_api_read(server)
+    assert body["source"] == "default (error reading config)"
+    assert (body["paused_tasks"], body["paused_tasks_problem"]) == (
+        None,
+        "the config is unusable, so the scheduler submits nothing (it fails closed)",
+    )
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -42,20 +41,49 @@ class TestKubeletUpdates:
         )
         assert logs.count("autonomy_enabled changed:") == 2
 
-    def test_a_reason_with_control_characters_is_logged_escaped(self, server, mount, config_path):
-        """kubectl edit bypasses the chart schema; the log shows the reason, but cannot be forged by it."""
-        reason = "INC-1\n2026-01-01 00:00:00,000 INFO forged: ✓ all good\x1b[2J\u202e\x85"
-        publish(mount, {"dev.yaml": f"autonomy_enabled: false\nreason: {json.dumps(reason)}\n"})
+    def test_a_reason_is_logged_and_served_as_written(self, server, mount, config_path):
+        """Any reason of the grammar (printable ASCII, no quote or backslash) reaches the log and the API as is."""
+        reason = "INC-1: it's #1 {not: flow} [nor a list] & *no alias* ~ 50% off"
+        publish(mount, {"dev.yaml": f'autonomy_enabled: false\nreason: "{reason}"\n'})
         server.wait_for_status(configmap(config_path, False), timeout=1.0)
-        # The new state is served a moment before its log line is written (followed_file.reload).
+        eventually(lambda: "autonomy_enabled changed: true -> false" in server.logs())
+        assert (
+            f"autonomy_enabled changed: true -> false (source: {configmap_source(config_path)}, reason: {reason})"
+            in (server.logs())
+        )
+        assert server.get("/v1/autonomy", TOKEN).json()["reason"] == reason
+
+    @pytest.mark.parametrize(
+        "reason",
+        [
+            "INC-1\x1b[2J\r2026-01-01 00:00:00,000 INFO forged: all good\x7f",
+            "INC-1\\n2026-01-01 00:00:00,000 INFO forged: all good",
+        ],
+        ids=["control characters", "a YAML escape"],
+    )
+    def test_a_reason_with_control_characters_is_refused_and_logged_escaped(self, server, mount, config_path, reason):
+        """kubectl edit bypasses the chart schema. A reason with control characters or escapes is
+        outside the switch grammar: the file is unusable (the default is served, the scheduler fails
+        closed), and the warning quotes the line escaped, so it cannot forge or split a log line."""
+        publish(mount, {"dev.yaml": f'autonomy_enabled: false\nreason: "{reason}"\n'})
+        server.wait_for_status(ERROR, timeout=1.0)
         eventually(lambda: "forged" in server.logs())
         logs = server.log_path.read_bytes().decode()
-        assert "reason: INC-1\\n2026-01-01 00:00:00,000 INFO forged: ✓ all good\\x1b[2J\\u202e\\x85)" in logs
         [line] = [line for line in logs.splitlines() if "forged" in line]  # inside the real line, not one of its own
-        assert "autonomy_enabled changed: true -> false" in line
+        assert "WARNING leviathan_control_plane.autonomy: config unusable: " in line
+        assert f"{config_path}: line 2 (" in line and "is outside the switch file's form" in line
+        assert line.endswith(f"reporting the default autonomy_enabled=true (source: {SOURCE_ERROR})")
         assert all(char.isprintable() for char in logs.replace("\n", "")), logs
-        # The JSON API carries the reason as data, exactly as written.
-        assert server.get("/v1/autonomy", TOKEN).json()["reason"] == reason
+        detail = server.get("/v1/autonomy", TOKEN).json()
+        assert (detail["reason"], detail["source"]) == ("", SOURCE_ERROR)
+        assert detail["problem"].startswith(f"{config_path}: line 2 (")
+
+    def test_a_reason_outside_ascii_is_refused_without_quoting_it(self, server, mount, config_path):
+        publish(mount, {"dev.yaml": 'autonomy_enabled: false\nreason: "INC-1 \u2713 all good\u202e\u0085"\n'})
+        server.wait_for_status(ERROR, timeout=1.0)
+        problem = f"{config_path} has a byte outside printable ASCII at offset 39"
+        eventually(lambda: problem in server.logs())
+        assert server.get("/v1/autonomy", TOKEN).json()["problem"] == problem
 
     def test_many_swaps_without_a_wrong_answer(self, server, mount, config_path):
         for index in range(30):
@@ -72,10 +100,11 @@ class TestKubeletUpdates:
         token.write_text(TOKEN)
         server = ControlPlaneServer(config, token, tmp_path / "plain.log")
         try:
-            config.write_text(OFF)
+            config.write_text(OFF.rstrip("\n"))  # the grammar allows the last newline out: as long as ON
             server.wait_for_status(configmap(config, False), timeout=1.0)
             with open(config, "r+") as handle:  # same size, rewritten in place
-                handle.write(ON.replace("true", "TRUE"))
+                handle.write(ON)
+            assert config.read_text() == ON
             server.wait_for_status(configmap(config, True), timeout=1.0)
             config.unlink()
             server.wait_for_status(NOT_MOUNTED, timeout=1.0)

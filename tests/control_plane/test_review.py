@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from support.contract import SOURCE_ERROR
 from support.control_plane import bearer, eventually
 from support.kubelet_volume import publish
 
@@ -47,7 +48,7 @@ def test_a_past_review_by_is_overdue_and_the_switch_stays_off(client, mount):
 
 def test_a_future_review_by_becomes_overdue_when_its_time_comes(client, mount):
     soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
-    publish_config(mount, f"autonomy_enabled: false\nreview_by: {soon.isoformat()}\n")
+    publish_config(mount, f'autonomy_enabled: false\nreview_by: "{soon.isoformat()}"\n')
     eventually(lambda: detail(client)["review_by"] is not None)
     assert detail(client)["review_overdue"] is False
     assert metric(client, "leviathan_autonomy_review_overdue") == 0
@@ -66,15 +67,16 @@ def test_review_by_means_nothing_while_autonomy_is_on(client, mount):
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("tomorrow", "is not a time"),
-        ("2026-12-01", "must be a date and time with a zone"),
-        ('"2026-12-01T09:00:00"', "has no time zone"),
-        ("42", "must be a date and time with a zone"),
+        ("2026-02-30T09:00:00Z", "'2026-02-30T09:00:00Z' is not a time"),
+        ("2026-13-01T09:00:00Z", "'2026-13-01T09:00:00Z' is not a time"),
+        ("2026-12-01T24:00:00Z", "'2026-12-01T24:00:00Z' is not a time"),
+        ("2026-12-01T09:60+01:00", "'2026-12-01T09:60+01:00' is not a time"),
     ],
 )
 @pytest.mark.parametrize("enabled", [False, True])
-def test_a_malformed_review_by_is_reported_and_never_fails_open(client, mount, caplog, value, problem, enabled):
-    publish_config(mount, f"autonomy_enabled: {str(enabled).lower()}\nreview_by: {value}\n")
+def test_a_review_by_that_is_no_time_is_reported_and_never_fails_open(client, mount, caplog, value, problem, enabled):
+    """In the grammar's form (so the file is usable), but no real time."""
+    publish_config(mount, f'autonomy_enabled: {str(enabled).lower()}\nreview_by: "{value}"\n')
     eventually(lambda: detail(client)["review_problem"] is not None)
     answer = detail(client)
     assert problem in answer["review_problem"]
@@ -84,6 +86,21 @@ def test_a_malformed_review_by_is_reported_and_never_fails_open(client, mount, c
     assert metric(client, "leviathan_autonomy_review_by_invalid") == 1
     assert metric(client, "leviathan_autonomy_enabled") == (1 if enabled else 0)
     assert any("no review time is known; the switch is unaffected" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "value", ["tomorrow", "2026-12-01", '"2026-12-01"', '"2026-12-01T09:00:00"', "42", "2026-12-01T09:00:00Z", "''"]
+)
+def test_a_review_by_outside_the_grammar_makes_the_file_unusable(client, mount, config_path, value):
+    """Unquoted, without a zone, not a date and time: the file is outside the switch grammar. The
+    control plane answers the default (error reading config); the scheduler fails closed on it."""
+    publish_config(mount, f"autonomy_enabled: false\nreview_by: {value}\n")
+    eventually(lambda: detail(client)["problem"] is not None)
+    answer = detail(client)
+    assert (answer["autonomy_enabled"], answer["source"]) == (True, SOURCE_ERROR)
+    assert answer["problem"].startswith(f"{config_path}: line 2 ({f'review_by: {value}'!r}) is outside")
+    assert answer["review_by"] is None and answer["review_problem"] is None
+    assert metric(client, "leviathan_autonomy_review_by_invalid") == 0
 
 
 def test_disabled_since_without_review_feeds_the_stale_pause_alert(client, mount):

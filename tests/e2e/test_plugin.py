@@ -59,7 +59,10 @@ def live_version() -> str:
 
 def test_disable_edits_two_lines_like_kubectl_edit_and_proves_it(installed):
     before = config_text()
-    result = leviathan("disable", "--reason", 'INC-23: it\'s runaway, "again"')
+    refused = leviathan("disable", "--reason", 'INC-23: it\'s runaway, "again"')
+    assert refused.returncode != 0 and "without double quotes or backslashes" in refused.stderr
+    assert config_text() == before, "a refused reason writes nothing"
+    result = leviathan("disable", "--reason", "INC-23: it's runaway, again")
     assert result.returncode == 0, result.stderr
     printed_runbook(result, "disable")
     assert PROOF.search(result.stdout), result.stdout
@@ -68,7 +71,7 @@ def test_disable_edits_two_lines_like_kubectl_edit_and_proves_it(installed):
     assert changed == [
         ("autonomy_enabled: true", "autonomy_enabled: false"),
         (next(line for line in before.splitlines() if line.startswith("reason:")),
-         'reason: "INC-23: it\'s runaway, \\"again\\""'),
+         'reason: "INC-23: it\'s runaway, again"'),
     ]  # fmt: skip
     # The runbook's own check of step 2, verbatim, sees what its kubectl edit would have left.
     contract_run("disable.grep-configmap")
@@ -89,7 +92,7 @@ def test_status_and_who_say_what_the_api_server_holds(installed):
     result = leviathan("status")
     assert result.returncode == 0, result.stderr
     printed_runbook(result, "status")
-    assert 'autonomy: off (reason "INC-23: it\'s runaway, \\"again\\"") in ConfigMap' in result.stdout
+    assert 'autonomy: off (reason "INC-23: it\'s runaway, again") in ConfigMap' in result.stdout
     assert f"scheduler: CronJob {CRONJOB} suspended" in result.stdout
     assert "new worker Jobs: refused by the API server (dry run)" in result.stdout
     who = leviathan("who")

@@ -12,8 +12,10 @@ editor), `kubectl patch` and `helm upgrade`, each as an impersonated user the ad
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -38,6 +40,7 @@ CRONJOB = CONTRACT.names["scheduler"]
 POLICY = f"{RELEASE}-{NAMESPACE}-release"
 # The worker admission policy (issue 10) is in the release too: a helm deployer applies it as well.
 WORKER_POLICY = f"{RELEASE}-worker-switch.{NAMESPACE}"
+SHAPE_POLICY = f"{RELEASE}-worker-shape.{NAMESPACE}"
 STAMP = f"{RELEASE}-{NAMESPACE}-stamp"
 BOT = f"system:serviceaccount:{NAMESPACE}:release-bot"
 ALICE = ["--as=alice", "--as-group=oncall", "--as-group=deployers"]
@@ -93,7 +96,7 @@ metadata: {{name: e2e-leviathan-policy}}
 rules:
   - apiGroups: [admissionregistration.k8s.io]
     resources: [validatingadmissionpolicies, validatingadmissionpolicybindings]
-    resourceNames: [{POLICY}, {WORKER_POLICY}]
+    resourceNames: [{POLICY}, {WORKER_POLICY}, {SHAPE_POLICY}]
     verbs: [get, update, patch]
   - apiGroups: [admissionregistration.k8s.io]
     resources: [mutatingadmissionpolicies, mutatingadmissionpolicybindings]
@@ -253,7 +256,7 @@ def test_a_releaser_releases_with_a_reason_only(restricted):
     assert switch() == "autonomy_enabled: false" and suspended()
     allowed, error = replace("bob", BOB, enabled=True, reason='""')
     assert not allowed and "turning autonomy on needs a reason" in error
-    allowed, error = replace("bob", BOB, enabled=True, reason="null")
+    allowed, error = replace("bob", BOB, enabled=True, reason='"   "')
     assert not allowed and "needs a reason" in error
     assert switch() == "autonomy_enabled: false"
 
@@ -436,3 +439,162 @@ def test_helm_test_says_when_the_release_restriction_is_not_in_force(restricted)
     assert kubectl("get", "clusterrole", test_rbac, check=False).returncode != 0
     allowed, error = patch_suspend("alice", ALICE, suspend=False)
     assert not allowed and "alice may not unsuspend" in error, "the restriction is back in force"
+
+
+# ---- Issue 19: every write path, as a namespace admin who is not a releaser (alice), and bob -------------
+
+SETTINGS = "leviathan-scheduler-config"
+OFF = 'autonomy_enabled: false\nreason: "INC-19: drill"\n'
+ON = 'autonomy_enabled: true\nreason: "INC-19: drill over"\n'
+
+
+def attempt(who: str, identity: list[str], action: str, *args: str, stdin: str | None = None) -> tuple[bool, str]:
+    """`kubectl ARGS` as `identity`; recorded in the identity x path matrix."""
+    command = ["kubectl", *args, *identity]
+    result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60)
+    return record(who, action, result.returncode == 0, result.stderr + result.stdout)
+
+
+def configmap_manifest(name: str, data: dict, binary: dict | None = None) -> str:
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": NAMESPACE}}
+    manifest["data"] = data
+    if binary:
+        manifest["binaryData"] = binary
+    return json.dumps(manifest)
+
+
+def worker_dry_run_refused() -> bool:
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "probe", "namespace": NAMESPACE, "labels": {"app": "leviathan-worker"}},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "w", "image": "busybox"}]}}},
+    }
+    result = subprocess.run(
+        ["kubectl", "create", "--dry-run=server", "-f", "-"], input=json.dumps(job), capture_output=True, text=True
+    )
+    # "are refused": the switch says off; "no params found": the ConfigMap is gone (the binding denies).
+    return result.returncode != 0 and ("are refused" in result.stderr or "no params found" in result.stderr)
+
+
+def set_text(text: str) -> None:
+    """As bob (a releaser): the switch file set to `text`."""
+    body = json.dumps({"data": {"dev.yaml": text}})
+    assert attempt("bob", BOB, "patch switch", "patch", "configmap", CONFIGMAP, "-n", NAMESPACE, "-p", body)[0]
+
+
+def test_write_paths_off_to_on_need_a_releaser(restricted):
+    set_text(OFF)
+    patch = ["patch", "configmap", CONFIGMAP, "-n", NAMESPACE]
+    # The worst path of the issue: a quoted key (plus a moved worker selector, now in another ConfigMap).
+    allowed, _ = attempt("alice", ALICE, "patch quoted key on", *patch, "-p", json.dumps(
+        {"data": {"dev.yaml": '"autonomy_enabled": true\n'}}))  # fmt: skip
+    assert allowed, "an unusable text is no release: it reads as off everywhere"
+    assert worker_dry_run_refused()
+    allowed, error = attempt("alice", ALICE, "patch on (after an unusable text)", *patch, "-p", json.dumps(
+        {"data": {"dev.yaml": ON}}))  # fmt: skip
+    assert not allowed and "alice may not turn autonomy on" in error, "no in-between text makes on free"
+    for action, args in (
+        (
+            "json patch on",
+            ["--type", "json", "-p", json.dumps([{"op": "replace", "path": "/data/dev.yaml", "value": ON}])],
+        ),
+        ("server-side apply on", []),
+    ):
+        if args:
+            allowed, error = attempt("alice", ALICE, action, *patch, *args)
+        else:
+            allowed, error = attempt("alice", ALICE, action, "apply", "--server-side", "--force-conflicts",
+                                     "--field-manager=anything", "-f", "-",
+                                     stdin=configmap_manifest(CONFIGMAP, {"dev.yaml": ON}))  # fmt: skip
+        assert not allowed and "may not turn autonomy on" in error, action
+    set_text(OFF)
+    allowed, error = attempt("alice", ALICE, "replace on", "replace", "-f", "-",
+                             stdin=configmap_manifest(CONFIGMAP, {"dev.yaml": ON}))  # fmt: skip
+    assert not allowed and "may not turn autonomy on" in error
+    # binaryData, for anyone: the file kubelet would mount is not the text the policies read.
+    moved = configmap_manifest(CONFIGMAP, {}, {"dev.yaml": base64.b64encode(ON.encode()).decode()})
+    for who, identity in (("alice", ALICE), ("bob", BOB)):
+        allowed, error = attempt(who, identity, "replace with binaryData", "replace", "-f", "-", stdin=moved)
+        assert not allowed and "never in binaryData" in error
+    # Deleting is a brake; creating it again on is a release.
+    assert attempt("alice", ALICE, "delete switch ConfigMap", "delete", "configmap", CONFIGMAP, "-n", NAMESPACE)[0]
+    assert worker_dry_run_refused()
+    allowed, error = attempt("alice", ALICE, "create switch ConfigMap on", "create", "-f", "-",
+                             stdin=configmap_manifest(CONFIGMAP, {"dev.yaml": ON}))  # fmt: skip
+    assert not allowed and "may not turn autonomy on" in error
+    assert attempt("alice", ALICE, "create switch ConfigMap off", "create", "-f", "-",
+                   stdin=configmap_manifest(CONFIGMAP, {"dev.yaml": OFF}))[0]  # fmt: skip
+    assert config_text() == OFF
+
+
+def test_what_runs_and_the_cronjob_need_a_releaser(restricted):
+    settings = json.loads(kubectl("get", "configmap", SETTINGS, "-n", NAMESPACE, "-o", "json").stdout)["data"]
+    moved = settings["scheduler.yaml"].replace("app: leviathan-worker\n", "app: leviathan-worker-x\n")
+    assert moved != settings["scheduler.yaml"]
+    body = json.dumps({"data": {"scheduler.yaml": moved}})
+    allowed, error = attempt("alice", ALICE, "patch settings (worker selector)", "patch", "configmap", SETTINGS,
+                             "-n", NAMESPACE, "-p", body)  # fmt: skip
+    assert not allowed and "may not change the scheduler's settings" in error
+    kubectl("patch", "cronjob", CRONJOB, "-n", NAMESPACE, "-p", '{"spec":{"suspend":true}}')
+    template = json.dumps({"spec": {"jobTemplate": {"spec": {"activeDeadlineSeconds": 5}}}})
+    allowed, error = attempt("alice", ALICE, "patch CronJob jobTemplate", "patch", "cronjob", CRONJOB, "-n",
+                             NAMESPACE, "-p", template)  # fmt: skip
+    assert not allowed and "may not change what the scheduler CronJob" in error
+    cronjob = json.loads(kubectl("get", "cronjob", CRONJOB, "-n", NAMESPACE, "-o", "json").stdout)
+    for key in ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation"):
+        cronjob["metadata"].pop(key, None)
+    cronjob.pop("status", None)
+    assert attempt("alice", ALICE, "delete CronJob", "delete", "cronjob", CRONJOB, "-n", NAMESPACE)[0]
+    cronjob["spec"]["suspend"] = False
+    allowed, error = attempt("alice", ALICE, "create CronJob unsuspended", "create", "-f", "-",
+                             stdin=json.dumps(cronjob))  # fmt: skip
+    assert not allowed and "may not unsuspend" in error
+    cronjob["spec"]["suspend"] = True
+    assert attempt("alice", ALICE, "create CronJob suspended", "create", "-f", "-", stdin=json.dumps(cronjob))[0]
+
+
+def test_a_halted_worker_stays_halted_and_a_worker(restricted):
+    set_text(ON)
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "halted-worker", "namespace": NAMESPACE, "labels": {"app": "leviathan-worker"}},
+        "spec": {"suspend": True, "template": {"spec": {"restartPolicy": "Never",
+                 "containers": [{"name": "w", "image": "busybox"}]}}},
+    }  # fmt: skip
+    kubectl("delete", "job", "halted-worker", "-n", NAMESPACE, "--ignore-not-found")
+    assert attempt("bob", BOB, "create suspended worker", "create", "-f", "-", stdin=json.dumps(job))[0]
+    try:
+        allowed, error = attempt("alice", ALICE, "drop a worker's app label", "label", "job", "halted-worker",
+                                 "-n", NAMESPACE, "app-")  # fmt: skip
+        assert not allowed and "keeps its label app=leviathan-worker" in error
+        allowed, error = attempt("alice", ALICE, "resume a halted worker", "patch", "job", "halted-worker", "-n",
+                                 NAMESPACE, "-p", '{"spec":{"suspend":false}}')  # fmt: skip
+        assert not allowed and "may not resume a suspended worker Job" in error
+    finally:
+        kubectl("delete", "job", "halted-worker", "-n", NAMESPACE, "--ignore-not-found")
+        set_text(OFF)
+
+
+def test_the_scheduler_account_creates_worker_shaped_jobs_only(restricted):
+    set_text(ON)
+    account = ["--as=system:serviceaccount:leviathan:leviathan-scheduler"]
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "not-a-worker", "namespace": NAMESPACE, "labels": {"app": "something-else"}},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "w", "image": "busybox"}]}}},
+    }
+    try:
+        allowed, error = attempt("scheduler SA", account, "create a Job without the worker label", "create",
+                                 "--dry-run=server", "-f", "-", stdin=json.dumps(job))  # fmt: skip
+        assert not allowed and "may create worker Jobs only" in error
+        job["metadata"]["labels"] = {"app": "leviathan-worker"}
+        job["spec"]["template"]["metadata"] = {"labels": {"app": "leviathan-worker"}}
+        job["spec"]["template"]["spec"]["serviceAccountName"] = "leviathan-control-plane"
+        allowed, error = attempt("scheduler SA", account, "create a worker with another ServiceAccount", "create",
+                                 "--dry-run=server", "-f", "-", stdin=json.dumps(job))  # fmt: skip
+        assert not allowed and "without a ServiceAccount token" in error
+    finally:
+        set_text(OFF)

@@ -91,79 +91,163 @@ def delete_namespace(core: client.CoreV1Api, namespace: str) -> None:
             raise
 
 
-def test_policy_never_allows_a_config_the_reader_refuses(installed):
-    """Every corpus text through the shared reader and through the chart's policy on the API server.
+STAMP_API = "admissionregistration.k8s.io/v1beta1/MutatingAdmissionPolicy"
+CORPUS_USER = "corpus-user"
+RELEASE_REFUSALS = ("may not turn autonomy on", "turning autonomy on needs a reason")
 
-    The chart's policy runs under a second binding that takes its parameter from the request's
-    namespace, so each text gets a namespace and a ConfigMap of its own and all run in one go.
-    The release stays installed meanwhile: on this API server, a policy created after the last
-    one with the same paramKind was deleted sometimes never finds its parameters (all denied).
+
+def dry_update_as(core: client.CoreV1Api, namespace: str, name: str, text: str) -> tuple[bool, dict]:
+    """A server-side dry-run update of ConfigMap `name` to `text` as CORPUS_USER: (admitted, the object or refusal)."""
+    body = {"metadata": {"name": name}, "data": {"dev.yaml": text}}
+    try:
+        return True, core.api_client.sanitize_for_serialization(
+            core.patch_namespaced_config_map(name, namespace, body, dry_run="All")
+        )
+    except ApiException as exc:
+        return False, json.loads(exc.body or "{}")
+
+
+def release_calls_on(core: client.CoreV1Api, namespace: str, text: str) -> bool:
+    admitted, answer = dry_update_as(core, namespace, "leviathan-autonomy-config", text)
+    if admitted:
+        return False
+    message = answer.get("message", "")
+    assert any(refusal in message for refusal in RELEASE_REFUSALS), f"unexpected refusal in {namespace}: {message}"
+    return True
+
+
+def stamp_calls_on(core: client.CoreV1Api, namespace: str, text: str) -> bool:
+    """The stamp policy records a flip (off -> this text) only when it reads the text as on."""
+    admitted, answer = dry_update_as(core, namespace, "corpus-stamp", text)
+    assert admitted, f"the stamp copy refused in {namespace}: {answer}"
+    return (answer["metadata"].get("annotations") or {}).get("autonomy.leviathan.io/switched-by") == CORPUS_USER
+
+
+def copy_bound(admission, kind: str, policy: dict, binding_spec: dict) -> None:
+    """Create `policy` under the name leviathan-corpus-<kind> with a binding for the corpus namespaces."""
+    name = f"leviathan-corpus-{kind}"
+    policy["metadata"] = {"name": name}
+    binding = {
+        "apiVersion": policy["apiVersion"],
+        "kind": policy["kind"] + "Binding",
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name,
+            **binding_spec,
+            "matchResources": {"namespaceSelector": {"matchLabels": {"leviathan.io/corpus": "true"}}},
+        },
+    }
+    if kind == "worker":
+        binding["spec"]["matchResources"]["objectSelector"] = {"matchLabels": {"app": WORKER_APP}}
+    if policy["kind"] == "ValidatingAdmissionPolicy":
+        admission.v1.create_validating_admission_policy(policy)
+        admission.v1.create_validating_admission_policy_binding(binding)
+    else:
+        admission.custom.create_cluster_custom_object(*admission.mutating, "mutatingadmissionpolicies", policy)
+        admission.custom.create_cluster_custom_object(*admission.mutating, "mutatingadmissionpolicybindings", binding)
+
+
+def test_every_policy_judges_each_text_as_the_reader_does(installed):
+    """Every corpus text through the shared reader and through each of the chart's policies on the API server:
+    the worker policy (create a worker Job), the release policy (turn a switch from off to the text, as a
+    non-releaser) and the identity stamp (does it record a flip?). Per policy, the count of texts judged
+    differently from the reader must be 0, both ways.
+
+    Copies of the policies run under bindings for corpus namespaces, one namespace per text, all in one go.
+    The release stays installed meanwhile: on this API server, a policy created after the last one with
+    the same paramKind was deleted sometimes never finds its parameters (all denied).
     """
+    releasers = ("--set", "autonomy.releasers.users[0]=alice")
     base = render("leviathan", "configmap.yaml")[0]["data"]["dev.yaml"]
     texts = list(corpus(base).items())
     assert len(texts) >= 200
-    policy = render("leviathan", "worker-admission-policy.yaml")[0]
-    policy["metadata"] = {"name": "leviathan-corpus-check"}
-    binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": "leviathan-corpus-check"},
-        "spec": {
-            "policyName": "leviathan-corpus-check",
-            "validationActions": ["Deny"],
-            "paramRef": {"name": "corpus-config", "parameterNotFoundAction": "Deny"},
-            "matchResources": {
-                "namespaceSelector": {"matchLabels": {"leviathan.io/corpus": "true"}},
-                "objectSelector": {"matchLabels": {"app": WORKER_APP}},
-            },
-        },
-    }
     api_client = api()
     core, batch = client.CoreV1Api(api_client), client.BatchV1Api(api_client)
-    admission = client.AdmissionregistrationV1Api(api_client)
-    admission.create_validating_admission_policy(policy)
-    admission.create_validating_admission_policy_binding(binding)
+    as_user = api()
+    as_user.set_default_header("Impersonate-User", CORPUS_USER)
+    core_as_user = client.CoreV1Api(as_user)
+    rbac = client.RbacAuthorizationV1Api(api_client)
+
+    class Admission:
+        v1 = client.AdmissionregistrationV1Api(api_client)
+        custom = client.CustomObjectsApi(api_client)
+        mutating = ("admissionregistration.k8s.io", "v1beta1")
+
+    worker_policy = render("leviathan", "worker-admission-policy.yaml")[0]
+    release_policy = render("leviathan", "release-policy.yaml", values=releasers)[0]
+    stamps = render("leviathan", "identity-stamp.yaml", values=("--api-versions", STAMP_API))
+    stamp_policy = next(d for d in stamps if d["kind"] == "MutatingAdmissionPolicy")
+    stamp_policy["spec"]["matchConstraints"]["resourceRules"][0]["resourceNames"] = ["corpus-stamp"]
+    rule = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "update", "patch"]}
+    role = {"metadata": {"name": "leviathan-corpus-editor"}, "rules": [rule]}
+    rbac.create_cluster_role(role)
+    rbac.create_cluster_role_binding({
+        "metadata": {"name": "leviathan-corpus-editor"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "leviathan-corpus-editor"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": CORPUS_USER}],
+    })  # fmt: skip
+    deny_params = {
+        "validationActions": ["Deny"],
+        "paramRef": {"name": "corpus-config", "parameterNotFoundAction": "Deny"},
+    }
+    copy_bound(Admission, "worker", worker_policy, deny_params)
+    copy_bound(Admission, "release", release_policy, {"validationActions": ["Deny"]})
+    copy_bound(Admission, "stamp", stamp_policy, {})
     run_id = int(time.time()) % 100000  # a rerun does not wait for the last run's namespaces to go
     names = [f"lev-corpus-{run_id}-{index}" for index in range(len(texts))]
+    off = 'autonomy_enabled: false\nreason: ""\n'
 
     def prepare(index: int) -> None:
         namespace = names[index]
-        labels = {"leviathan.io/corpus": "true"}
-        core.create_namespace({"metadata": {"name": namespace, "labels": labels}})
-        core.create_namespaced_config_map(
-            namespace, {"metadata": {"name": "corpus-config"}, "data": {"dev.yaml": texts[index][1]}}
-        )
+        core.create_namespace({"metadata": {"name": namespace, "labels": {"leviathan.io/corpus": "true"}}})
+        for name, text in (
+            ("corpus-config", texts[index][1]),
+            ("leviathan-autonomy-config", off),
+            ("corpus-stamp", off),
+        ):
+            core.create_namespaced_config_map(namespace, {"metadata": {"name": name}, "data": {"dev.yaml": text}})
+
+    def judge(index: int) -> tuple[bool, bool, bool]:
+        namespace, text = names[index], texts[index][1]
+        worker = policy_allows(batch, namespace)
+        release = release_calls_on(core_as_user, namespace, text)
+        stamp = stamp_calls_on(core_as_user, namespace, text)
+        return worker, release, stamp
 
     try:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(prepare, range(len(texts))))
+            # A new policy takes a moment to be in force: wait until the base text is judged on by each copy.
+            eventually(lambda: all(judge(0)), timeout=60, what="the corpus policies to be in force")
             started = time.monotonic()
-            allowed = list(pool.map(lambda namespace: policy_allows(batch, namespace), names))
+            verdicts = list(pool.map(judge, range(len(texts))))
             seconds = time.monotonic() - started
         with tempfile.TemporaryDirectory() as directory:
             loads = [reader_allows(text, Path(directory)) for _, text in texts]
     finally:
-        admission.delete_validating_admission_policy_binding("leviathan-corpus-check")
-        admission.delete_validating_admission_policy("leviathan-corpus-check")
+        Admission.v1.delete_validating_admission_policy_binding("leviathan-corpus-worker")
+        Admission.v1.delete_validating_admission_policy("leviathan-corpus-worker")
+        Admission.v1.delete_validating_admission_policy_binding("leviathan-corpus-release")
+        Admission.v1.delete_validating_admission_policy("leviathan-corpus-release")
+        for plural in ("mutatingadmissionpolicybindings", "mutatingadmissionpolicies"):
+            Admission.custom.delete_cluster_custom_object(*Admission.mutating, plural, "leviathan-corpus-stamp")
+        rbac.delete_cluster_role_binding("leviathan-corpus-editor")
+        rbac.delete_cluster_role("leviathan-corpus-editor")
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda namespace: delete_namespace(core, namespace), names))
-    unsafe = [
-        name
-        for (name, _), policy_yes, reader_yes in zip(texts, allowed, loads, strict=True)
-        if policy_yes and not reader_yes
-    ]
-    strict = [
-        name
-        for (name, _), policy_yes, reader_yes in zip(texts, allowed, loads, strict=True)
-        if reader_yes and not policy_yes
-    ]
+    differ = {
+        policy: [
+            name for (name, _), verdict, reader in zip(texts, verdicts, loads, strict=True) if verdict[i] != reader
+        ]
+        for i, policy in enumerate(("worker", "release", "stamp"))
+    }
+    counts = ", ".join(f"{policy} {len(names)}" for policy, names in differ.items())
     print(
-        f"corpus: {len(texts)} texts in {seconds:.1f}s; reader loads {sum(loads)} as enabled, "
-        f"policy allows {sum(allowed)}; unsafe allows: {len(unsafe)}; refused though the reader loads them: "
-        f"{len(strict)}"
+        f"corpus: {len(texts)} texts in {seconds:.1f}s; the reader loads {sum(loads)} as enabled; "
+        f"texts judged differently from the reader, per policy: {counts}"
     )
-    assert unsafe == [], f"the policy allowed texts the reader refuses: {unsafe}"
-    assert allowed[0] and allowed[1], "the chart's own config must be allowed"
+    assert differ == {"worker": [], "release": [], "stamp": []}, differ
+    assert verdicts[0] == (True, True, True) and verdicts[1] == (True, True, True), "the chart's own file is on"
 
 
 # ---- The installed chart: policy, scheduler, halt/resume, pause -----------------------------------
@@ -245,12 +329,17 @@ def first_refusal_after(changed: float, timeout: float = 10) -> float:
 
 
 def run_scheduler(slot: int, config: Path, live: bool = True) -> subprocess.CompletedProcess[str]:
-    """One tick as a local process against the cluster, with `config` as its (possibly stale) mounted file."""
+    """One tick as a local process against the cluster, with `config` as its (possibly stale) mounted file
+    and the live settings ConfigMap's scheduler.yaml beside it."""
+    settings = config.parent / "scheduler.yaml"
+    live_settings = kubectl("get", "configmap", "leviathan-scheduler-config", "-n", NAMESPACE, "-o", "json").stdout
+    settings.write_text(json.loads(live_settings)["data"]["scheduler.yaml"])
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(config.parent),
         "KUBECONFIG": os.environ.get("KUBECONFIG", ""),
         "LEVIATHAN_AUTONOMY_CONFIG": str(config),
+        "LEVIATHAN_SCHEDULER_CONFIG": str(settings),
         "LEVIATHAN_NAMESPACE": NAMESPACE,
         "LEVIATHAN_SCHEDULER_JOB_NAME": f"{CRONJOB}-{slot}",
     }

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 import yaml
 
+from leviathan_config import ConfigState, parse_autonomy_config
 from support.helm import find, render_chart
 from support.paths import REPO, VENV_BIN
 
@@ -26,7 +27,9 @@ def yaml_file(name: str) -> dict:
 
 def switch(values: list[dict]) -> tuple[str, str]:
     docs = render_chart(_merge(values), show_only=["templates/configmap.yaml"])
-    lines = find(docs, "ConfigMap")["data"]["dev.yaml"].splitlines()
+    text = find(docs, "ConfigMap", "leviathan-autonomy-config")["data"]["dev.yaml"]
+    assert parse_autonomy_config(text.encode(), "dev.yaml").state is ConfigState.LOADED  # in the switch grammar
+    lines = text.splitlines()
     return lines[0], next(line for line in lines if line.startswith("reason:"))
 
 

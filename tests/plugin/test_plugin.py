@@ -11,7 +11,8 @@ import subprocess
 
 import pytest
 
-from kubectl_leviathan import runbook, switch
+from kubectl_leviathan import ops, runbook, switch
+from kubectl_leviathan.cluster import Record, State
 from kubectl_leviathan.names import Names
 from leviathan_config import ConfigState, parse_autonomy_config
 from support.contract import load_contract
@@ -60,21 +61,27 @@ def test_the_procedures_only_in_our_runbook_are_its_lines():
 def test_names_match_the_chart(release, env):
     docs = render_chart({"environment": env}, name=release)
     names = Names(release, "leviathan", env)
-    configmap = find(docs, "ConfigMap")
-    assert names.configmap == configmap["metadata"]["name"]
-    assert names.config_key in configmap["data"]
+    configmap = find(docs, "ConfigMap", names.configmap)
+    assert list(configmap["data"]) == [names.config_key]
+    # The switch file holds the switch alone, in the grammar the plugin edits.
+    assert switch.state_of(configmap["data"][names.config_key]) == "on"
     assert names.cronjob == find(docs, "CronJob")["metadata"]["name"]
-    assert f"app: {names.worker_app}\n" in configmap["data"][names.config_key]
+    # The worker selector lives in the scheduler's settings ConfigMap, under the same prefix.
+    settings = find(docs, "ConfigMap", f"{names.prefix}-scheduler-config")
+    assert f"app: {names.worker_app}\n" in settings["data"]["scheduler.yaml"]
     stop = runbook.commands("stop", names)[0]
     assert stop.startswith(f"kubectl patch cronjob {names.cronjob} -n leviathan ")
 
 
 def chart_text(enabled: bool) -> str:
     docs = render_chart({"autonomy": {"enabled": enabled, "reason": "before"}}, show_only=["templates/configmap.yaml"])
-    return find(docs, "ConfigMap")["data"]["dev.yaml"]
+    return find(docs, "ConfigMap", Names().configmap)["data"]["dev.yaml"]
 
 
-@pytest.mark.parametrize("reason", ['INC-9: it\'s back, "again"', "Grüße, naïve café", "a\\b"])
+@pytest.mark.parametrize(
+    "reason",
+    ["INC-9: it's back, 'again'", "50% #1 {not: flow} [nor, list] & *no alias* | > ~ !tag", "  padded  ", ""],
+)
 def test_the_edit_changes_two_lines_and_the_reader_agrees(reason):
     before = chart_text(True)
     after = switch.with_lines(before, switch.switch_line(False), switch.reason_line(reason))
@@ -87,27 +94,74 @@ def test_the_edit_changes_two_lines_and_the_reader_agrees(reason):
     assert after.encode().isascii()  # the admission policy's form: printable ASCII, reason double-quoted
 
 
+def lines_of(text: str) -> tuple[str | None, str | None]:
+    """The switch line and the reason line as written (None where absent)."""
+    found = {
+        prefix: next((line for line in text.split("\n") if line.startswith(prefix)), None)
+        for prefix in ("autonomy_enabled:", "reason:")
+    }
+    return found["autonomy_enabled:"], found["reason:"]
+
+
 def test_the_edit_puts_back_exactly_the_recorded_lines():
     before = chart_text(True)
-    switch_line, reason_line = switch.lines_of(before)
+    switch_line, reason_line = lines_of(before)
     assert (switch_line, reason_line) == ("autonomy_enabled: true", 'reason: "before"')
     braked = switch.with_lines(before, switch.switch_line(False), switch.reason_line("fleet brake"))
     assert switch.state_of(braked) == "off"
     assert switch.with_lines(braked, switch_line, reason_line) == before
 
 
-def test_a_text_without_a_switch_line_is_refused():
-    with pytest.raises(ValueError, match="no autonomy_enabled: line"):
-        switch.with_lines("reason: null\n", switch.switch_line(False), None)
+@pytest.mark.parametrize(
+    "text",
+    ["reason: null\n", "", "autonomy_enabled: True\nreason: why\n", 'autonomy_enabled: true\r\nreview_by: "x"\n'],
+    ids=["no switch line", "empty", "YAML spelling", "CRLF"],
+)
+def test_a_brake_over_an_unusable_text_writes_a_usable_off_file(text):
+    """The scheduler already refuses an unusable file; the brake leaves one that says off, in the grammar."""
+    assert switch.state_of(text) == "unusable"
+    assert switch.with_lines(text, switch.switch_line(False), None) == "autonomy_enabled: false\n"
+    braked = switch.with_lines(text, switch.switch_line(False), switch.reason_line("INC-3"))
+    assert braked == 'autonomy_enabled: false\nreason: "INC-3"\n'
+    assert switch.state_of(braked) == "off"
+
+
+def test_the_edit_keeps_review_by_and_refuses_a_result_outside_the_grammar():
+    text = 'autonomy_enabled: false\nreason: "INC-1"\nreview_by: "2026-12-01T09:00:00Z"\n'
+    enabled = switch.with_lines(text, switch.switch_line(True), switch.reason_line("INC-1 fixed"))
+    assert enabled == 'autonomy_enabled: true\nreason: "INC-1 fixed"\nreview_by: "2026-12-01T09:00:00Z"\n'
+    assert switch.with_lines(text, switch.switch_line(True), None).startswith(
+        'autonomy_enabled: true\nreason: "INC-1"\n'
+    )
+    with pytest.raises(ValueError, match="the edited file would be outside the switch file's form"):
+        switch.with_lines(text, "autonomy_enabled: maybe", None)
+
+
+ONE_LINE_OF_ASCII = (
+    "the reason must be one line of printable ASCII without double quotes or backslashes "
+    "(the switch file's form; e.g. --reason 'INC-123: runaway retries')"
+)
+
+
+@pytest.mark.parametrize(
+    "reason", ['say "hi"', "a\\b", "café", "two\nlines", "tab\there", "party \U0001f389", "\x1b[2J", "\u202e"]
+)
+def test_a_reason_outside_the_grammar_is_refused_before_any_edit(reason):
+    with pytest.raises(switch.BadReason) as refused:
+        switch.reason_line(reason)
+    assert str(refused.value) == ONE_LINE_OF_ASCII
 
 
 @pytest.mark.parametrize(
     ("reason", "message"),
     [
-        ("two\nlines", "one line of text"),
-        ("tab\there", "one line of text"),
+        ("two\nlines", ONE_LINE_OF_ASCII),
+        ("tab\there", ONE_LINE_OF_ASCII),
         ("x" * 301, "at most 300"),
-        ("party \U0001f389", "outside the Basic Multilingual Plane"),
+        ("party \U0001f389", ONE_LINE_OF_ASCII),
+        ('INC-9: "quoted"', ONE_LINE_OF_ASCII),
+        ("C:\\path", ONE_LINE_OF_ASCII),
+        ("naïve", ONE_LINE_OF_ASCII),
         ("   ", "say why"),
     ],
 )
@@ -169,3 +223,73 @@ def test_no_context_matches_the_selector(tmp_path):
     result = plugin("status", "--selector", "prod-*", "--kubeconfig", kubeconfig)
     assert result.returncode == 1
     assert "no context matches 'prod-*' (the kubeconfig has eu-1)" in result.stderr
+
+
+class RecordedCluster:
+    """Just enough of a Cluster for ops.restore: a braked switch file and a fleet brake record."""
+
+    def __init__(self, record: Record):
+        self.record = record
+        self.writes: list[tuple[str, str | None]] = []
+
+    def state(self) -> State:
+        return State('autonomy_enabled: false\nreason: "INC-500: fleet brake"\n', "7", False, "carol", None)
+
+    def read_record(self) -> Record:
+        return self.record
+
+    def write_switch(self, state: State, switch_line: str, reason_line: str | None, dry_run: bool = False) -> str:
+        switch.with_lines(state.text or "", switch_line, reason_line)  # as Cluster.write_switch does
+        self.writes.append((switch_line, reason_line))
+        return "8"
+
+    def set_suspend(self, suspend: bool, dry_run: bool = False) -> float:
+        return 0.0
+
+    def clear_record(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "prior",
+    ["autonomy_enabled: true  # on\n", "autonomy_enabled: true\nreason: on-with-releasers\n"],
+    ids=["a comment on the switch line", "an unquoted reason"],
+)
+def test_a_fleet_record_of_an_unusable_prior_is_a_clear_error_not_a_traceback(prior):
+    """A fleet brake records the prior lines as written (a record written before Cluster.keep_record read it through the reader), so a
+    hand-edited, unusable prior is recorded as it was; restoring it must end in an outcome, not a crash."""
+    switch_line, reason_line = lines_of(prior)
+    record = Record(switch_line, reason_line, False, None, switch.reason_of(prior) or "on-with-releasers", "unusable")
+    cluster = RecordedCluster(record)
+    outcome = ops.run(cluster, ops.Request(action="enable", reason="INC-500 resolved", fleet=True, restore=True))
+    if cluster.writes:  # a fix may restore what the prior meant (unusable: the scheduler failed closed)
+        assert outcome.error is None
+    else:
+        assert outcome.error and "switch file's form" in outcome.error
+
+
+class UnusableCluster(RecordedCluster):
+    """A switch file whose first line says on, but which the reader refuses (a second switch line)."""
+
+    def __init__(self):
+        super().__init__(None)  # type: ignore[arg-type]
+        self.resumed = 0
+        self.names = Names()
+
+    def state(self) -> State:
+        return State("autonomy_enabled: true\nautonomy_enabled: false\n", "7", False, "carol", None)
+
+    def suspend_workers(self, suspend: bool) -> int:
+        self.resumed += 1
+        return 2
+
+    def table(self, path: str) -> str:
+        return ""
+
+
+def test_workers_are_resumed_only_while_the_reader_says_on():
+    cluster = UnusableCluster()
+    assert switch.state_of(cluster.state().text) == "unusable"
+    outcome = ops.run(cluster, ops.Request(action="resume-workers", reason=None))
+    assert cluster.resumed == 0
+    assert outcome.error and "worker Jobs are resumed only while it is" in outcome.error

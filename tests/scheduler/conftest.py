@@ -17,7 +17,16 @@ import pytest
 
 from support.emulator import KubeEmulator
 from support.kubelet_volume import publish
-from support.scheduler import CONFIG_FILE, chart_config, current_slot, run_tick, tick_job
+from support.scheduler import (
+    CONFIG_FILE,
+    SETTINGS_FILE,
+    chart_config,
+    chart_settings,
+    current_slot,
+    run_tick,
+    settings_path_for,
+    tick_job,
+)
 
 
 @pytest.fixture
@@ -39,11 +48,20 @@ def config_path(mount: Path) -> Path:
 
 @pytest.fixture
 def publish_config(mount: Path) -> Callable[..., str | bytes]:
-    """publish_config(overrides) publishes the chart-rendered config; publish_config(raw=...) any bytes/text."""
+    """publish_config(overrides) publishes the chart-rendered switch file and settings file;
+    publish_config(raw=...) any bytes/text as the switch file (with the settings of `overrides`);
+    settings=... any text as the settings file."""
 
-    def publish_it(overrides: Mapping[str, Any] | None = None, *, raw: str | bytes | None = None) -> str | bytes:
+    def publish_it(
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        raw: str | bytes | None = None,
+        settings: str | bytes | None = None,
+    ) -> str | bytes:
         body = chart_config(overrides) if raw is None else raw
         publish(mount, {CONFIG_FILE: body})
+        settings_dir = settings_path_for(mount / CONFIG_FILE).parent
+        publish(settings_dir, {SETTINGS_FILE: chart_settings(overrides) if settings is None else settings})
         return body
 
     return publish_it

@@ -30,6 +30,20 @@ def plugin_runbook(line: str) -> list[str]:
     return result.stdout.splitlines()
 
 
+HELM_UPGRADE_LINE = "hack/helm-upgrade.sh "
+
+
 def expand_plugin_lines(lines: list[str]) -> list[str]:
-    """Printed recipe lines with each plugin call replaced by the runbook commands it stands for."""
-    return [shown for line in lines for shown in (plugin_runbook(line) if line.startswith(PLUGIN_LINE) else [line])]
+    """Printed recipe lines with each plugin call replaced by the runbook commands it stands for, and
+    hack/helm-upgrade.sh by the `helm upgrade` it runs first (tests/test_helm_upgrade_wrapper.py)."""
+    return [
+        shown
+        for line in lines
+        for shown in (
+            plugin_runbook(line)
+            if line.startswith(PLUGIN_LINE)
+            else ["helm upgrade " + line.removeprefix(HELM_UPGRADE_LINE)]
+            if line.startswith(HELM_UPGRADE_LINE)
+            else [line]
+        )
+    ]

@@ -63,16 +63,30 @@ def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
     return merged
 
 
+SETTINGS_FILE = "scheduler.yaml"
+
+
 @cache
-def _rendered_config(values_json: str) -> str:
-    [configmap] = render_chart(json.loads(values_json), show_only=["templates/configmap.yaml"])
-    return configmap["data"][CONFIG_FILE]
+def _rendered_configmaps(values_json: str) -> tuple[str, str]:
+    switch, settings = render_chart(json.loads(values_json), show_only=["templates/configmap.yaml"])
+    return switch["data"][CONFIG_FILE], settings["data"][SETTINGS_FILE]
 
 
 def chart_config(overrides: Mapping[str, Any] | None = None) -> str:
-    """The body of dev.yaml exactly as the chart's ConfigMap carries it, for BASE_VALUES + overrides."""
+    """The body of dev.yaml (the switch file) exactly as the chart's ConfigMap carries it, for BASE_VALUES + overrides."""
     values = merge(BASE_VALUES, overrides or {})
-    return _rendered_config(json.dumps(values, sort_keys=True))
+    return _rendered_configmaps(json.dumps(values, sort_keys=True))[0]
+
+
+def chart_settings(overrides: Mapping[str, Any] | None = None) -> str:
+    """The body of scheduler.yaml (tasks, guardrails, worker) as the chart's settings ConfigMap carries it."""
+    values = merge(BASE_VALUES, overrides or {})
+    return _rendered_configmaps(json.dumps(values, sort_keys=True))[1]
+
+
+def settings_path_for(config_path: Path) -> Path:
+    """Where the tests publish the settings file: beside the switch file's mount, as the chart mounts them."""
+    return config_path.parent.parent / "scheduler" / SETTINGS_FILE
 
 
 def job_name(task: str, slot: int) -> str:
@@ -180,6 +194,7 @@ def run_tick(
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "LEVIATHAN_AUTONOMY_CONFIG": str(config_path),
+        "LEVIATHAN_SCHEDULER_CONFIG": str(settings_path_for(config_path)),
         "KUBECONFIG": str(kubeconfig),
         "LEVIATHAN_SCHEDULER_JOB_NAME": tick_job_name(slot),
     }

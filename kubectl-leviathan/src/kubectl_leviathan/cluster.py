@@ -441,10 +441,11 @@ class Cluster:
 
     def keep_record(self, prior: State, owner: dict[str, Any]) -> tuple[Record, bool]:
         """Write the prior state unless an earlier fleet brake's record is there: (the record kept, new?)."""
-        switch_line, reason_line = switch.lines_of(prior.text or "")
+        # As the reader reads it: an unusable prior file is recorded as off (what the scheduler did with it).
+        reason = switch.reason_of(prior.text)
         record = Record(
-            switch_line=switch_line or switch.switch_line(False),
-            reason_line=reason_line,
+            switch_line=switch.switch_line(switch.state_of(prior.text) == "on"),
+            reason_line=None if reason is None else f'{switch.REASON} "{reason}"',
             suspended=prior.suspended,
             switched_by=prior.switched_by,
             reason=prior.reason,

@@ -142,10 +142,15 @@ def restore(cluster: Cluster, request: Request, outcome: Outcome) -> None:
     if record is None:
         raise ClusterError("no fleet brake record here: nothing restored")
     reason_line = record.reason_line
-    turning_on = switch.state_of(switch.with_lines(current.text or "", record.switch_line, None)) == "on"
-    if turning_on and not record.reason:
-        reason_line = switch.reason_line(request.reason or "")  # the release policy wants a reason to turn on
-    text = switch.with_lines(current.text or "", record.switch_line, reason_line)
+    try:
+        turning_on = switch.state_of(switch.with_lines(current.text or "", record.switch_line, None)) == "on"
+        if turning_on and not record.reason:
+            reason_line = switch.reason_line(request.reason or "")  # the release policy wants a reason to turn on
+        text = switch.with_lines(current.text or "", record.switch_line, reason_line)
+    except ValueError as exc:
+        raise ClusterError(
+            f"not restored: the fleet record's lines are outside the switch file's form ({exc})"
+        ) from None
     config_changes = text != current.text
     suspend_changes = record.suspended is not None and record.suspended != current.suspended
     try:
@@ -178,10 +183,10 @@ def resume(cluster: Cluster, request: Request, outcome: Outcome) -> None:
 def resume_workers(cluster: Cluster, request: Request, outcome: Outcome) -> None:
     prior = cluster.state()
     outcome.prior = outcome.new = prior.summary()
-    first = switch.lines_of(prior.text or "")[0]
-    if first != switch.switch_line(True):
+    state = switch.state_of(prior.text)
+    if state != "on":
         raise ClusterError(
-            f"autonomy is not enabled in ConfigMap {cluster.names.configmap} ({first or 'no switch line'}): "
+            f"autonomy is not enabled in ConfigMap {cluster.names.configmap} (the switch file is {state}): "
             "worker Jobs are resumed only while it is"
         )
     count = cluster.suspend_workers(False)

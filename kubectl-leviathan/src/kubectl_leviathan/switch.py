@@ -1,16 +1,17 @@
-"""The line edit of the switch file `<env>.yaml`: only its `autonomy_enabled:` and `reason:` lines.
+"""The edit of the switch file `<env>.yaml`, in the one grammar the shared reader and every admission
+policy read (leviathan_config.switch): `autonomy_enabled:`, then `reason:`, then `review_by:`.
 
-Every other line stays byte for byte (the comments, review_by, whatever else the file holds), so the
-edit is what an operator's `kubectl edit` of those two lines would be. The reason is written
-double-quoted and ASCII-escaped, the one form both the worker admission policy and the release
-policy check (`reason: "..."`).
+The plugin never judges the text itself: on, off and unusable are the shared reader's verdicts. An
+edit keeps the review_by line of a usable file; a brake over an unusable file (which the scheduler
+already refuses) writes a usable one, so the brake always ends in a file that says off.
 """
 
 from __future__ import annotations
 
-import json
+import re
 
-import yaml
+from leviathan_config import ConfigState, parse_autonomy_config
+from leviathan_config.switch import PATTERNS
 
 SWITCH = "autonomy_enabled:"
 REASON = "reason:"
@@ -26,59 +27,49 @@ def switch_line(enabled: bool) -> str:
 
 
 def reason_line(reason: str) -> str:
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in reason):
-        raise BadReason("the reason must be one line of text (no tabs, newlines or control characters)")
-    if any(ord(c) > 0xFFFF for c in reason):
-        raise BadReason("the reason must not contain characters outside the Basic Multilingual Plane (emoji)")
     if len(reason) > MAX_REASON:
         raise BadReason(f"the reason is {len(reason)} characters long; at most {MAX_REASON}")
-    return f"{REASON} {json.dumps(reason)}"
-
-
-def lines_of(text: str) -> tuple[str | None, str | None]:
-    """The switch line and the reason line as written (None where absent)."""
-    switch = reason = None
-    for line in text.split("\n"):
-        if switch is None and line.startswith(SWITCH):
-            switch = line
-        elif reason is None and line.startswith(REASON):
-            reason = line
-    return switch, reason
+    if re.fullmatch(PATTERNS["reasonText"], reason) is None:
+        raise BadReason(
+            "the reason must be one line of printable ASCII without double quotes or backslashes "
+            "(the switch file's form; e.g. --reason 'INC-123: runaway retries')"
+        )
+    return f'{REASON} "{reason}"'
 
 
 def with_lines(text: str, switch: str, reason: str | None) -> str:
-    """`text` with its switch line (and reason line, when given) replaced; a missing reason line goes
-    right after the switch. A text without a switch line is refused: that is not the chart's file."""
-    lines = text.split("\n")
-    at = next((i for i, line in enumerate(lines) if line.startswith(SWITCH)), None)
-    if at is None:
-        raise ValueError("the config has no autonomy_enabled: line")
-    lines[at] = switch
+    """The file with `switch` and `reason` (when given; else the file's own reason, if usable), and the
+    file's review_by line if it had one. Refused only when the result would be outside the grammar."""
+    document = _document(text) or {}
+    lines = [switch]
     if reason is not None:
-        where = next((i for i, line in enumerate(lines) if line.startswith(REASON)), None)
-        if where is None:
-            lines.insert(at + 1, reason)
-        else:
-            lines[where] = reason
-    return "\n".join(lines)
+        lines.append(reason)
+    elif "reason" in document:
+        lines.append(f'{REASON} "{document["reason"]}"')
+    if "review_by" in document:
+        lines.append(f'review_by: "{document["review_by"]}"')
+    result = "\n".join(lines) + "\n"
+    if _document(result) is None:
+        raise ValueError(f"the edited file would be outside the switch file's form: {result!r}")
+    return result
 
 
 def state_of(text: str | None) -> str:
-    """on, off or unusable: what the file says (the scheduler fails closed on anything but a boolean)."""
+    """on, off, unusable (the scheduler fails closed) or missing: the shared reader's verdict."""
     if text is None:
         return "missing"
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError:
+    document = _document(text)
+    if document is None:
         return "unusable"
-    value = document.get("autonomy_enabled") if isinstance(document, dict) else None
-    return {True: "on", False: "off"}.get(value, "unusable") if isinstance(value, bool) else "unusable"
+    return "on" if document["autonomy_enabled"] else "off"
 
 
 def reason_of(text: str | None) -> str | None:
-    try:
-        document = yaml.safe_load(text or "")
-    except yaml.YAMLError:
-        return None
-    reason = document.get("reason") if isinstance(document, dict) else None
+    document = _document(text or "")
+    reason = (document or {}).get("reason")
     return None if reason is None else str(reason)
+
+
+def _document(text: str) -> dict[str, object] | None:
+    config = parse_autonomy_config(text.encode("utf-8", "surrogateescape"), "switch")
+    return dict(config.document) if config.state is ConfigState.LOADED else None

@@ -1,6 +1,8 @@
 """Read the autonomy config file into an immutable snapshot.
 
-The file is the ConfigMap key mounted at /etc/leviathan/autonomy/<env>.yaml.
+The switch file is the ConfigMap key mounted at /etc/leviathan/autonomy/<env>.yaml, read by the
+one grammar of leviathan_config.switch; the scheduler's settings file (tasks, guardrails, worker)
+is strict YAML, mounted from a ConfigMap of its own.
 Every way it can be wrong is a normal outcome here, never an exception: the
 snapshot says whether the file was loaded, was absent, or could not be used,
 and why.
@@ -18,12 +20,17 @@ from collections.abc import Mapping
 
 import yaml
 
+from leviathan_config.switch import MAX_SWITCH_BYTES, describe_mismatch, parse_switch
+
 # Imports stay minimal (no dataclasses, typing or hashlib at import time): a
 # disabled scheduler tick is this module plus two log lines, and its cost is
 # measured against `python -c "import yaml"` (make bench).
 
 CONFIG_ENV = "LEVIATHAN_AUTONOMY_CONFIG"
 DEFAULT_CONFIG_PATH = "/etc/leviathan/autonomy/dev.yaml"
+# The scheduler's settings (tasks, guardrails, worker): their own ConfigMap, mounted beside the switch.
+SETTINGS_ENV = "LEVIATHAN_SCHEDULER_CONFIG"
+DEFAULT_SETTINGS_PATH = "/etc/leviathan/scheduler/scheduler.yaml"
 MAX_CONFIG_BYTES = 64 * 1024
 # What aliases may expand a document to: nodes plus scalar characters. A file
 # without aliases stays under twice its size; "billion laughs" goes far past this.
@@ -95,7 +102,7 @@ class AutonomyConfig(_Fields):
     state:            LOADED, NOT_MOUNTED or ERROR
     path:             the file read
     autonomy_enabled: the switch as written; None unless LOADED
-    document:         the whole parsed file when LOADED (the scheduler's settings live there)
+    document:         the file's meaning when LOADED: autonomy_enabled, and reason and review_by if written
     problem:          why the file could not be used; empty when LOADED
     raw:              the bytes read, if any
     transient:        ERROR came from a passing condition (see is_transient), not from the file
@@ -145,7 +152,7 @@ def read_autonomy_config(path: str | os.PathLike[str], previous: AutonomyConfig 
         return AutonomyConfig(ConfigState.ERROR, path, problem=problem, raw=raw, transient=transient)
 
     try:
-        raw = read_mounted_file(path, MAX_CONFIG_BYTES)
+        raw = read_mounted_file(path, MAX_SWITCH_BYTES)
     except FileNotFoundError:
         # Also a missing mount directory, or a ..data link pointing nowhere.
         return AutonomyConfig(ConfigState.NOT_MOUNTED, path, problem=f"{path} does not exist")
@@ -163,35 +170,82 @@ def read_autonomy_config(path: str | os.PathLike[str], previous: AutonomyConfig 
 
 
 def parse_autonomy_config(raw: bytes, path: str) -> AutonomyConfig:
-    """Validate config bytes read from anywhere (the mounted file, or the ConfigMap through the API).
+    """Validate switch-file bytes read from anywhere (the mounted file, or the ConfigMap through the API).
 
-    `path` names where they came from in the snapshot and its problems.
+    The file must match the switch grammar (leviathan_config.switch), the one definition of what
+    it may say and of "on". `path` names where the bytes came from in the snapshot and its problems.
     """
 
-    def error(problem: str, raw: bytes = b"", transient: bool = False) -> AutonomyConfig:
-        return AutonomyConfig(ConfigState.ERROR, path, problem=problem, raw=raw, transient=transient)
+    def error(problem: str) -> AutonomyConfig:
+        return AutonomyConfig(ConfigState.ERROR, path, problem=problem, raw=raw)
+
+    if len(raw) > MAX_SWITCH_BYTES:
+        return error(f"{path} is larger than {MAX_SWITCH_BYTES} bytes (it holds only the switch and its reason)")
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError as exc:
+        return error(f"{path} has a byte outside printable ASCII at offset {exc.start}")
+    document = parse_switch(text)
+    if document is None:
+        return error(f"{path}: {describe_mismatch(text)}")
+    return AutonomyConfig(ConfigState.LOADED, path, document["autonomy_enabled"], document, "", raw)
+
+
+class SettingsFile(
+    namedtuple("SettingsFile", ["state", "path", "document", "problem", "raw"], defaults=(None, "", b""))
+):
+    """What one read of the scheduler's settings file (tasks, guardrails, worker) found."""
+
+    __slots__ = ()
+
+
+def settings_path_from_env(environ: Mapping[str, str] = os.environ) -> str:
+    return environ.get(SETTINGS_ENV) or DEFAULT_SETTINGS_PATH
+
+
+def read_settings_file(path: str | os.PathLike[str]) -> SettingsFile:
+    """Read the settings file: a strict YAML mapping (YAML 1.2 booleans, no duplicate keys, bounded)."""
+    path = os.fspath(path)
+    try:
+        raw = read_mounted_file(path, MAX_CONFIG_BYTES)
+    except FileNotFoundError:
+        return SettingsFile(ConfigState.NOT_MOUNTED, path, problem=f"{path} does not exist")
+    except NotARegularFile as exc:
+        return SettingsFile(ConfigState.ERROR, path, problem=f"{path} is {exc.strerror}, not a regular file")
+    except PermissionError:
+        return SettingsFile(ConfigState.ERROR, path, problem=f"permission denied reading {path}")
+    except (OSError, MemoryError) as exc:
+        return SettingsFile(
+            ConfigState.ERROR,
+            path,
+            problem=f"cannot read {path}: {getattr(exc, 'strerror', None) or type(exc).__name__}",
+        )
+    return parse_settings_file(raw, path)
+
+
+def parse_settings_file(raw: bytes, path: str) -> SettingsFile:
+    def error(problem: str) -> SettingsFile:
+        return SettingsFile(ConfigState.ERROR, path, problem=problem, raw=raw)
 
     if len(raw) > MAX_CONFIG_BYTES:
-        return error(f"{path} is larger than {MAX_CONFIG_BYTES // 1024} KiB", raw)
+        return error(f"{path} is larger than {MAX_CONFIG_BYTES // 1024} KiB")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return error(f"{path} is not valid UTF-8 (byte offset {exc.start})", raw)
+        return error(f"{path} is not valid UTF-8 (byte offset {exc.start})")
     try:
         document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        return error(f"invalid YAML in {path}: {_describe_yaml_error(exc)}", raw)
+        return error(f"invalid YAML in {path}: {_describe_yaml_error(exc)}")
     except MemoryError:
-        return error(f"cannot parse {path}: out of memory", raw, transient=True)
+        return error(f"cannot parse {path}: out of memory")
     except Exception as exc:  # every bad file is an outcome, never a crash
         # PyYAML parses these but cannot build values from them: a date such as
         # 2024-02-30, `!!int abc`, `!!timestamp x`, a 5000-digit integer, a list as a key.
-        return error(f"invalid YAML in {path}: {type(exc).__name__}: {exc}"[:300], raw)
-
-    problem = _validate(document)
-    if problem:
-        return error(problem, raw)
-    return AutonomyConfig(ConfigState.LOADED, path, document["autonomy_enabled"], document, "", raw)
+        return error(f"invalid YAML in {path}: {type(exc).__name__}: {exc}"[:300])
+    if not isinstance(document, dict):
+        return error(f"{path}: the top level must be a mapping, not {_describe_value(document)}")
+    return SettingsFile(ConfigState.LOADED, path, document, "", raw)
 
 
 def read_mounted_file(path: str, limit: int, attempts: int = 3) -> bytes:
@@ -244,22 +298,6 @@ def _read_regular_file(path: str, size: int) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
-
-
-def _validate(document: object) -> str:
-    if document is None:
-        return "the file is empty"
-    if not isinstance(document, dict):
-        return f"the top level must be a mapping, not {_describe_value(document)}"
-    if "autonomy_enabled" not in document:
-        return "missing key autonomy_enabled"
-    enabled = document["autonomy_enabled"]
-    if not isinstance(enabled, bool):
-        return f"autonomy_enabled must be true or false, not {_describe_value(enabled)}"
-    reason = document.get("reason")
-    if reason is not None and not isinstance(reason, str):
-        return f"reason must be a string, not {_describe_value(reason)}"
-    return ""
 
 
 def _describe_value(value: object) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from leviathan_config import ConfigState, printable
+from leviathan_config import ConfigState, printable, read_settings_file, settings_path_from_env
 from leviathan_config.kube_credentials import (
     CredentialsError,
     in_cluster,
@@ -239,9 +239,14 @@ class ClusterWatch:
         who, who_problem = _stamp(configmap, self.configmap, self._stamp_policy)
         paused: tuple[PausedTask, ...] | None = None
         paused_problem: str | None = None
-        document = config.config.document if config is not None else None
-        if document is None:
+        settings = read_settings_file(settings_path_from_env())
+        document = settings.document if config is not None and config.config.document is not None else None
+        if config is None or config.config.document is None:
             paused_problem = "the config is unusable, so the scheduler submits nothing (it fails closed)"
+        elif document is None:
+            paused_problem = (
+                f"cannot read the scheduler's settings: {settings.problem} (the scheduler fails closed on it)"
+            )
         else:
             try:
                 rule, release_selector = pause_rule_from(document)

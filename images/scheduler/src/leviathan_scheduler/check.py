@@ -21,7 +21,7 @@ from leviathan_scheduler.exit_codes import (
     EXIT_OK,
 )
 from leviathan_scheduler.output import config_unusable, say
-from leviathan_scheduler.settings import SettingsError, parse_settings
+from leviathan_scheduler.settings import SettingsError, load_settings
 
 
 class Access(NamedTuple):
@@ -63,13 +63,13 @@ def main(argv: list[str], default_namespace: str | None) -> int:
     if config.state is not ConfigState.LOADED:
         return config_unusable(config.state, config.problem, tick=False)
     try:
-        settings = parse_settings(config.document)
+        settings_path, settings = load_settings()
     except SettingsError as exc:
-        say(f"✗ Config {config.path} is not usable by the scheduler: {exc}")
+        say(f"✗ Settings are not usable by the scheduler: {exc}")
         return EXIT_CONFIG_ERROR
     say(
-        f"✓ Config {config.path} is usable: autonomy_enabled: {str(config.autonomy_enabled).lower()}, "
-        f"{len(settings.tasks)} task(s), at most {settings.max_jobs_per_tick} Job(s) per tick"
+        f"✓ Config {config.path} is usable: autonomy_enabled: {str(config.autonomy_enabled).lower()}; "
+        f"settings {settings_path}: {len(settings.tasks)} task(s), at most {settings.max_jobs_per_tick} Job(s) per tick"
     )
     return _check_access(
         args.namespace or default_namespace,

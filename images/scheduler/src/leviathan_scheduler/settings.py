@@ -1,4 +1,5 @@
-"""The scheduler's part of the config: tasks, guardrails and worker Job settings.
+"""The scheduler's settings file: tasks, guardrails and worker Job settings (scheduler.yaml, in a
+ConfigMap of its own; the switch file holds only the switch).
 
 The chart's values schema already validates these, but the ConfigMap can be
 edited by hand, so they are checked again here, every field that reaches a
@@ -86,6 +87,23 @@ class SchedulerSettings:
     worker: WorkerSettings | None  # None only when no task is declared
     # A task whose last N finished worker Jobs all failed is not submitted; 0 turns this off.
     pause_after_failures: int = DEFAULT_PAUSE_AFTER_FAILURES
+
+
+def load_settings(path: str | None = None) -> tuple[str, SchedulerSettings]:
+    """The settings file ($LEVIATHAN_SCHEDULER_CONFIG, mounted from its own ConfigMap): its path and
+    settings. SettingsError names the file and what is wrong with it (missing, unreadable, invalid)."""
+    from leviathan_config import ConfigState, read_settings_file, settings_path_from_env
+
+    path = path or settings_path_from_env()
+    loaded = read_settings_file(path)
+    if loaded.state is not ConfigState.LOADED:
+        raise SettingsError(
+            f"settings file {loaded.problem}" if loaded.state is ConfigState.NOT_MOUNTED else loaded.problem
+        )
+    try:
+        return path, parse_settings(loaded.document)
+    except SettingsError as exc:
+        raise SettingsError(f"{path}: {exc}") from None
 
 
 def parse_settings(document: Mapping[str, Any]) -> SchedulerSettings:

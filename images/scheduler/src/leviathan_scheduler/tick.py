@@ -32,7 +32,7 @@ from leviathan_scheduler.exit_codes import (
 from leviathan_scheduler.jobs import build_job, cronjob_owner, last_submitted
 from leviathan_scheduler.output import config_unusable, say
 from leviathan_scheduler.plan import Plan, plan_tick
-from leviathan_scheduler.settings import SchedulerSettings, SettingsError, parse_settings
+from leviathan_scheduler.settings import SchedulerSettings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from leviathan_scheduler.kube import JobsApi
@@ -73,7 +73,7 @@ class _Stopped(Exception):
 
 def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
     try:
-        settings = parse_settings(config.document)
+        _, settings = load_settings()
     except SettingsError as exc:
         return config_unusable(ConfigState.ERROR, str(exc))
     if not settings.tasks:
