@@ -55,6 +55,8 @@ def test_the_status_detail_line_shows_paused_tasks_and_who(tmp_path):
         env = {
             "KUBECONFIG": str(emulator.kubeconfig(tmp_path / "kubeconfig")),
             "LEVIATHAN_CONFIGMAP": "leviathan-autonomy-config",
+            # As the chart sets it where it renders the identity stamp policy: switched_by is reported.
+            "LEVIATHAN_STAMP_POLICY": "true",
             "LEVIATHAN_SCHEDULER_CONFIG": str(tmp_path / "scheduler/scheduler.yaml"),
             "HOME": str(tmp_path),
         }

@@ -26,6 +26,8 @@ from support.contract import (
     CONTRACT_FILE,
     DISABLED_LINE,
     EXITING_LINE,
+    SOURCE_ERROR,
+    SOURCE_NOT_MOUNTED,
     Expect,
     configmap_source,
     load_contract,
@@ -166,7 +168,46 @@ MUTATIONS: dict[str, Callable[[str], str]] = {
     "look-for lines not shown": replace(f"```\n{DISABLED_LINE}\n{EXITING_LINE}\n```\n", "", STEP_4),
     "unset token variable": replace('"Authorization: Bearer $CONTROL_PLANE_TOKEN"', '"Authorization: Bearer $TOKEN"'),
     "deviation unmarked": replace("> **Differs from the reference runbook** (`config-errors.grep-errors`)", "> Note"),
+    # Item 9 of issue 19: the source table and every contract string, tables and headings included.
+    "renamed source in the table": replace("| `default (config not mounted)` |", "| `default (config missing)` |"),
+    "source in the table without its parenthesis": replace(
+        "| `default (config not mounted)` |", "| `default config not mounted` |"
+    ),
+    "source rows swapped": replace(
+        "| `default (config not mounted)` |", "| `default (error reading config)` |", "### Source values"
+    ),
+    "source row dropped": lambda text: re.sub(
+        r"^\| `default \(error reading config\)` \|.*\n", "", text, count=1, flags=re.M
+    ),
+    "source row added": replace(
+        "| `default (error reading config)` |", "| `default (unknown)` | x | y |\n| `default (error reading config)` |"
+    ),
+    "renamed source in a heading": replace(
+        "returns `default (config not mounted)`", "returns `default (no config mounted)`"
+    ),
+    "renamed source in the failure modes": replace(
+        "with source `default (error reading config)`", "with source `default (config error)`"
+    ),
+    "log line typo in prose": replace(
+        "⚠ Autonomy disabled in configuration (autonomy_enabled: false)",
+        "⚠ Autonomy disabled in configuration (autonomy_enabled: off)",
+    ),
+    "ConfigMap name typo in prose": replace(
+        "ConfigMap leviathan-autonomy-config is missing", "ConfigMap leviathan-autonomy-configs is missing"
+    ),
+    "config path typo in a table": replace(
+        "| `configmap:/etc/leviathan/autonomy/dev.yaml` |", "| `configmap:/etc/leviathan/autonomy/dev.yml` |"
+    ),
 }
+
+
+def test_the_source_table_is_pinned_to_the_contract():
+    """Item 9 of issue 19: the table of `source` values lists exactly the contract's, in its order."""
+    table = section("Source values").split("\n|", 1)[1].split("\n\n", 1)[0]
+    table = ["|" + row if not row.startswith("|") else row for row in table.splitlines()]
+    assert table[0].startswith("| `source` |")
+    assert [row.split(" | ", 1)[0].strip("| `") for row in table[2:]] == list(CONTRACT.tables[0][1])
+    assert CONTRACT.tables[0][1] == (configmap_source(CONFIG_PATH), SOURCE_NOT_MOUNTED, SOURCE_ERROR)
 
 
 def test_the_deviations_are_the_decided_ones():
@@ -358,7 +399,7 @@ def test_every_exit_code_has_its_row():
     """Item 11: the exit-code table lists every code the scheduler defines, 1 with the code's own words."""
     source = (REPO / "images/scheduler/src/leviathan_scheduler/exit_codes.py").read_text()
     codes = dict(re.findall(r"^EXIT_\w+ = (\d+)  # (.+)$", source, flags=re.M))
-    rows = dict(re.findall(r"^\| (\d) \| (.+?) \|", RUNBOOK, flags=re.M))
+    rows = dict(re.findall(r"^\| (\d+) \| (.+?) \|", RUNBOOK, flags=re.M))
     assert set(codes) | {"2"} == set(rows)
     assert rows["1"] == codes["1"]
 

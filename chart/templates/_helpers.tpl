@@ -230,6 +230,19 @@ limits:
 {{- define "leviathan.switchedByAnnotation" -}}autonomy.leviathan.io/switched-by{{- end -}}
 
 {{/*
+The apiVersion of MutatingAdmissionPolicy (and its binding) that the API server serves, v1
+preferred over v1beta1; empty where it serves neither. identity-stamp.yaml renders the stamp
+policy only when it is set, and the control plane reports switched_by as verified only then.
+*/}}
+{{- define "leviathan.stampPolicyApiVersion" -}}
+{{- if .Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy" -}}
+admissionregistration.k8s.io/v1
+{{- else if .Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1beta1/MutatingAdmissionPolicy" -}}
+admissionregistration.k8s.io/v1beta1
+{{- end -}}
+{{- end -}}
+
+{{/*
 The API server's addresses for the control plane's egress rule, as a YAML list of CIDRs:
 networkPolicy.apiServer.cidrs; else, with networkPolicy.apiServer.lookup, the addresses of
 the `kubernetes` EndpointSlice in `default` (each a /32, or /128 for IPv6); else [] (the

@@ -3,6 +3,8 @@ against a recorded scheduler run in tests/scheduler/test_rbac_matches_scheduler.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from support.helm import HelmError, find, pod_spec, render_chart
@@ -16,6 +18,13 @@ class TestSchedulerRole:
         assert role["metadata"]["name"] == "leviathan-scheduler"
         assert role["rules"] == [
             {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "create"]},
+            # Its own CronJob, read before the list and every create: suspended, nothing is submitted.
+            {
+                "apiGroups": ["batch"],
+                "resources": ["cronjobs"],
+                "resourceNames": ["leviathan-dev-scheduler"],
+                "verbs": ["get"],
+            },
             # The live switch, re-read before every create: that one ConfigMap, nothing else.
             {
                 "apiGroups": [""],
@@ -163,3 +172,85 @@ class TestTokens:
     def test_accounts_do_not_automount(self, name):
         account = find(render_chart(), "ServiceAccount", name)
         assert account["automountServiceAccountToken"] is False
+
+
+class TestPeopleRoles:
+    """Opt-in Roles for people: on-call may brake and look, the releaser also what a release changes."""
+
+    BRAKE: ClassVar[list[dict]] = [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["leviathan-autonomy-config"],
+            "verbs": ["get", "patch", "update"],
+        },
+        {
+            "apiGroups": ["batch"],
+            "resources": ["cronjobs"],
+            "resourceNames": ["leviathan-dev-scheduler"],
+            "verbs": ["get", "patch"],
+        },
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch", "patch", "update"]},
+        {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    ]
+
+    def test_off_by_default(self):
+        names = {d["metadata"]["name"] for d in render_chart() if d["kind"] in ("Role", "RoleBinding")}
+        assert names == {"leviathan-scheduler", "leviathan-control-plane"}
+
+    def test_the_on_call_role_may_brake_and_look_and_nothing_more(self):
+        docs = render_chart({"rbac": {"onCall": {"create": True}}})
+        assert find(docs, "Role", "leviathan-on-call")["rules"] == self.BRAKE
+        # No subjects: no binding (bind it yourself, or list subjects).
+        assert [d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["name"] == "leviathan-on-call"] == []
+
+    def test_the_releaser_role_adds_the_scheduler_settings_and_cronjob_update(self):
+        rules = find(render_chart({"rbac": {"releaser": {"create": True}}}), "Role", "leviathan-releaser")["rules"]
+        settings = {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["leviathan-scheduler-config"],
+            "verbs": ["get", "patch", "update"],
+        }
+        cronjob = {**self.BRAKE[1], "verbs": ["get", "patch", "update"]}
+        assert rules == [self.BRAKE[0], settings, cronjob, *self.BRAKE[2:]]
+
+    @pytest.mark.parametrize("role", ["onCall", "releaser"])
+    def test_neither_role_reaches_secrets_policies_roles_or_creates_anything(self, role):
+        name = {"onCall": "leviathan-on-call", "releaser": "leviathan-releaser"}[role]
+        rules = find(render_chart({"rbac": {role: {"create": True}}}), "Role", name)["rules"]
+        resources = {r for rule in rules for r in rule["resources"]}
+        verbs = {v for rule in rules for v in rule["verbs"]}
+        assert resources.isdisjoint({"secrets", "roles", "rolebindings", "validatingadmissionpolicies"})
+        assert verbs.isdisjoint({"create", "delete", "deletecollection", "*", "escalate", "bind", "impersonate"})
+        for rule in rules:
+            assert "*" not in rule["apiGroups"] + rule["resources"]
+
+    def test_subjects_are_bound(self):
+        subjects = {"users": ["alice@example.com"], "groups": ["sre"], "serviceAccounts": ["ops/pager"]}
+        docs = render_chart({"rbac": {"onCall": {"create": True, "subjects": subjects}}})
+        binding = find(docs, "RoleBinding", "leviathan-on-call")
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": "leviathan-on-call",
+        }
+        assert binding["subjects"] == [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice@example.com"},
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "sre"},
+            {"kind": "ServiceAccount", "namespace": "ops", "name": "pager"},
+        ]
+
+    def test_subjects_without_the_role_bind_nothing(self):
+        docs = render_chart({"rbac": {"releaser": {"create": False, "subjects": {"users": ["bob"]}}}})
+        assert [d for d in docs if d["metadata"]["name"] == "leviathan-releaser"] == []
+
+    @pytest.mark.parametrize(
+        "subjects",
+        [{"users": ["alice bob"]}, {"serviceAccounts": ["pager"]}, {"user": ["alice"]}, {"groups": "sre"}],
+        ids=["space", "sa-without-namespace", "key-typo", "not-a-list"],
+    )
+    def test_schema_refuses_a_malformed_subject(self, subjects):
+        with pytest.raises(HelmError, match="subjects"):
+            render_chart({"rbac": {"onCall": {"create": True, "subjects": subjects}}})

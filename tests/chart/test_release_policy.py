@@ -88,6 +88,32 @@ def test_schema_refuses_a_malformed_identity(releasers):
 
 
 STAMP_API = ["--api-versions", "admissionregistration.k8s.io/v1beta1/MutatingAdmissionPolicy"]
+STAMP_API_V1 = ["--api-versions", "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy"]
+
+
+@pytest.mark.parametrize(
+    ("served", "expected"),
+    [
+        (STAMP_API, "admissionregistration.k8s.io/v1beta1"),
+        (STAMP_API_V1, "admissionregistration.k8s.io/v1"),
+        (STAMP_API_V1 + STAMP_API, "admissionregistration.k8s.io/v1"),
+    ],
+    ids=["v1beta1", "v1", "both: v1 preferred"],
+)
+def test_identity_stamp_uses_the_served_version_of_mutating_admission_policy(served, expected):
+    docs = render_chart(extra_args=served)
+    stamp = [d for d in docs if d["kind"] in ("MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding")]
+    assert [(d["kind"], d["apiVersion"]) for d in stamp] == [
+        ("MutatingAdmissionPolicy", expected),
+        ("MutatingAdmissionPolicyBinding", expected),
+    ]
+
+
+def test_identity_stamp_ignores_other_versions_and_kinds():
+    """Only MutatingAdmissionPolicy itself counts: a served group version without it is no stamp."""
+    other = ["--api-versions", "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"]
+    other += ["--api-versions", "admissionregistration.k8s.io/v1alpha1/MutatingAdmissionPolicy"]
+    assert [d for d in render_chart(extra_args=other) if "MutatingAdmissionPolicy" in d["kind"]] == []
 
 
 def test_identity_stamp_only_where_mutating_admission_policy_is_served():
@@ -100,3 +126,21 @@ def test_identity_stamp_only_where_mutating_admission_policy_is_served():
     (mutation,) = policy["spec"]["mutations"]
     assert "autonomy.leviathan.io/switched-by" in mutation["applyConfiguration"]["expression"]
     assert "request.userInfo.username" in mutation["applyConfiguration"]["expression"]
+
+
+def control_plane_env(docs: list[dict]) -> dict[str, str | None]:
+    deployment = find(docs, "Deployment", "leviathan-control-plane")
+    [container] = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "control-plane"]
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+@pytest.mark.parametrize("served", [STAMP_API, STAMP_API_V1], ids=["v1beta1", "v1"])
+def test_the_control_plane_is_told_the_stamp_policy_is_in_force_exactly_when_it_is_rendered(served):
+    """switched_by is reported as the API server's stamp only with LEVIATHAN_STAMP_POLICY=true."""
+    assert "LEVIATHAN_STAMP_POLICY" not in control_plane_env(render_chart())
+    docs = render_chart(extra_args=served)
+    assert find(docs, "MutatingAdmissionPolicy")
+    assert control_plane_env(docs)["LEVIATHAN_STAMP_POLICY"] == "true"
+    # Without API access the control plane reads no annotation at all: nothing to tell it.
+    no_api = render_chart({"controlPlane": {"kubernetesApi": {"enabled": False}}}, extra_args=served)
+    assert "LEVIATHAN_STAMP_POLICY" not in control_plane_env(no_api)

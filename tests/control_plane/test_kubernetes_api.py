@@ -84,7 +84,8 @@ def start(
     publish(mount, {"dev.yaml": CONFIG.format(enabled="true")})
     servers = []
 
-    def start_one(name: str = "replica-a") -> ControlPlaneServer:
+    def start_one(name: str = "replica-a", stamp_policy: str | None = "true") -> ControlPlaneServer:
+        """stamp_policy: LEVIATHAN_STAMP_POLICY as the chart sets it where it renders the stamp policy (None: unset)."""
         env = {
             "KUBECONFIG": str(kubeconfig),
             "LEVIATHAN_CONFIGMAP": CONFIGMAP,
@@ -92,6 +93,8 @@ def start(
             "HOME": str(tmp_path),
             "HOSTNAME": name,
         }
+        if stamp_policy is not None:
+            env["LEVIATHAN_STAMP_POLICY"] = stamp_policy
         servers.append(ControlPlaneServer(config_path, token_file, tmp_path / f"{name}.log", extra_env=env))
         return servers[-1]
 
@@ -172,6 +175,58 @@ def test_an_unknown_identity_is_null_with_the_reason(emulator, start, stamp, why
     body = detail_after_api_read(start())
     assert body["switched_by"] is None
     assert why in body["switched_by_problem"]
+
+
+@pytest.mark.parametrize("stamp_policy", [None, "false"], ids=["unset", "false"])
+def test_without_the_stamp_policy_the_annotation_is_unverified_and_not_reported(emulator, start, stamp_policy):
+    """Where the chart rendered no stamp policy, anyone who may edit the ConfigMap can type the annotation."""
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
+    body = detail_after_api_read(start(stamp_policy=stamp_policy))
+    assert body["switched_by"] is None
+    assert body["switched_by_problem"].startswith("unverified: the identity stamp policy is not in force here")
+    assert "MutatingAdmissionPolicy" in body["switched_by_problem"]
+    assert "alice" not in str(body)
+    assert body["kubernetes_api_problem"] is None  # the read itself worked
+
+
+def test_an_unverified_stamp_never_names_anyone_in_the_events(emulator, start, mount):
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="mallory"), resource=CONFIGMAPS)
+    server = start(stamp_policy=None)
+    detail_after_api_read(server)
+    publish(mount, {"dev.yaml": CONFIG.format(enabled="false")})
+    eventually(lambda: len(stored_events(emulator)) == 1, timeout=10)
+    [event] = stored_events(emulator)
+    assert event["reason"] == "AutonomyDisabled"
+    assert "switched by" not in event["message"] and "mallory" not in event["message"]
+
+
+@pytest.mark.parametrize("length", [256, 257, 100_000])
+def test_switched_by_is_capped_at_256_characters_with_a_problem_when_longer(emulator, start, length):
+    stamp = ("oidc:" + "x" * length)[:length]
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp=stamp), resource=CONFIGMAPS)
+    body = detail_after_api_read(start())
+    assert body["switched_by"] == stamp[:256]
+    if length <= 256:
+        assert body["switched_by_problem"] is None
+    else:
+        assert body["switched_by_problem"] == (
+            f"the autonomy.leviathan.io/switched-by annotation is {length} characters long (escaped): switched_by "
+            "shows its first 256; no user name is that long, see the audit log"
+        )
+
+
+def test_the_cap_counts_the_escaped_text(emulator, start):
+    """A control character is shown escaped (\\n: two characters); the cap holds on what is shown."""
+    stamp = "\n" * 200
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp=stamp), resource=CONFIGMAPS)
+    body = detail_after_api_read(start())
+    assert body["switched_by"] == "\\n" * 128
+    assert "is 400 characters long (escaped)" in body["switched_by_problem"]
+
+
+def test_a_stamp_policy_flag_that_is_not_a_boolean_refuses_to_start(emulator, start):
+    with pytest.raises(AssertionError, match="LEVIATHAN_STAMP_POLICY must be true or false, not 'yes'"):
+        start(stamp_policy="yes")
 
 
 def test_an_api_failure_is_a_reported_problem_never_an_error_answer(emulator, start, mount):

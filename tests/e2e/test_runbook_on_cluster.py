@@ -166,6 +166,18 @@ def test_05_emergency_stop_holds_across_a_scheduled_minute(release):
 def test_06_reenable_config_first_then_unsuspend(release):
     contract_run("re-enable.edit-configmap")
     wait_for_status(enabled=True)
+    # Issue 19: while the CronJob is still suspended, a tick made by hand from it submits nothing,
+    # though autonomy is on. Ticks are repeated until one reads the enabled file (kubelet is late).
+    before = worker_jobs()
+    suspended = f"⚠ CronJob {CRONJOB} is suspended (spec.suspend: true): this tick submits nothing"
+
+    def enabled_tick() -> list[str] | None:
+        lines = manual_tick("suspended")
+        return lines if f"Config: {SOURCE} autonomy_enabled=true" in lines else None
+
+    lines = eventually(enabled_tick, timeout=150, what="a hand-made tick that reads autonomy on")
+    assert suspended in lines, lines
+    assert worker_jobs() == before
     contract_run("re-enable.unsuspend")
     contract_run("re-enable.get-cronjob")
     contract_run("re-enable.curl", env={"CONTROL_PLANE_TOKEN": token()})

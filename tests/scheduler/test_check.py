@@ -35,6 +35,7 @@ def authorize_as(emulator: KubeEmulator, rules: list[dict[str, Any]]) -> None:
             asked["group"] in rule["apiGroups"]
             and asked["resource"] in rule["resources"]
             and asked["verb"] in rule["verbs"]
+            and ("resourceNames" not in rule or asked.get("name") in rule["resourceNames"])
             for rule in rules
         )
         return {**request.data, "status": {"allowed": allowed}}
@@ -63,6 +64,27 @@ def test_the_chart_role_passes_and_every_check_is_printed(emulator, run_schedule
     # Nothing listed or submitted: only access reviews.
     assert {call.resource for call in emulator.requests()} == {"authorization.k8s.io/selfsubjectaccessreviews"}
     assert worker_jobs(emulator) == []
+
+
+def test_the_chart_role_may_read_its_own_configmap_and_cronjob_only(emulator, run_scheduler, enabled_config):
+    """As the helm test pod runs it: both names set."""
+    authorize_as(emulator, chart_role_rules())
+    env = {"LEVIATHAN_CONFIGMAP": "leviathan-autonomy-config", "LEVIATHAN_CRONJOB": "leviathan-dev-scheduler"}
+    result = run_scheduler("check", env=env)
+    assert result.returncode == 0, result.stderr
+    output = lines(result.stderr)
+    assert "✓ may get cronjobs.batch leviathan-dev-scheduler in namespace leviathan" in output
+    assert "✓ may not get cronjobs.batch in namespace leviathan" in output
+    assert "✓ may get configmaps leviathan-autonomy-config in namespace leviathan" in output
+
+
+def test_a_role_without_the_cronjob_grant_fails_the_check(emulator, run_scheduler, enabled_config):
+    authorize_as(emulator, [rule for rule in chart_role_rules() if "cronjobs" not in rule["resources"]])
+    result = run_scheduler("check", env={"LEVIATHAN_CRONJOB": "leviathan-dev-scheduler"})
+    assert result.returncode == 6
+    assert "✗ may not get cronjobs.batch leviathan-dev-scheduler in namespace leviathan: a tick needs to" in lines(
+        result.stderr
+    )
 
 
 @pytest.mark.parametrize(

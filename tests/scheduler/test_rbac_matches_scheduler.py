@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from support.emulator import CONFIGMAPS, job, job_list
+from support.emulator import CONFIGMAPS, CRONJOBS, job, job_list
 from support.helm import find, render_chart
-from support.scheduler import LIVE_CONFIGMAP, config_map, failed_job, worker_labels
+from support.scheduler import CRONJOB, LIVE_CONFIGMAP, config_map, cronjob, failed_job, worker_labels
 
 # kmock's request actions, as RBAC verbs; UPDATE is a PATCH or a PUT.
 VERBS = {"LIST": "list", "CREATE": "create", "FETCH": "get", "WATCH": "watch", "DELETE": "delete"}
@@ -49,8 +49,10 @@ def recorded(enabled_config, run_scheduler, emulator, slot):
     emulator.seed(job("running-elsewhere", worker_labels("retired")))
     emulator.seed(*(failed_job("inventory", slot - 5 * n) for n in (1, 2, 3)))  # a paused task: one Event
     emulator.seed(config_map(enabled_config), resource=CONFIGMAPS)
-    env = {"LEVIATHAN_CONFIGMAP": LIVE_CONFIGMAP}
-    assert run_scheduler(env=env).returncode == 0  # list, an Event, then get the ConfigMap and create
+    emulator.seed(cronjob(), resource=CRONJOBS)
+    env = {"LEVIATHAN_CONFIGMAP": LIVE_CONFIGMAP, "LEVIATHAN_CRONJOB": CRONJOB}
+    # get the CronJob, list, an Event, then get the ConfigMap and the CronJob and create
+    assert run_scheduler(env=env).returncode == 0
     emulator.react(lambda k: k["list"][1:] << job_list())
     assert run_scheduler(env=env).returncode == 0  # a stale list: the creates answer 409
     return emulator.requests()
@@ -67,9 +69,21 @@ def test_every_grant_is_used(role, recorded):
 def test_the_recording_saw_every_call(recorded):
     """The control: the recording is not empty, so the two checks above compare something."""
     assert {call.action for call in recorded} == {"LIST", "CREATE", "FETCH"}
-    assert {call.resource for call in recorded} == {"batch/jobs", "configmaps", "events"}
+    assert {call.resource for call in recorded} == {"batch/jobs", "batch/cronjobs", "configmaps", "events"}
 
 
 def test_the_configmap_grant_names_only_the_autonomy_configmap(role):
     [rule] = [rule for rule in role["rules"] if "configmaps" in rule["resources"]]
     assert rule["resourceNames"] == [LIVE_CONFIGMAP]
+
+
+def test_the_cronjob_grant_names_only_the_scheduler_cronjob(role):
+    [rule] = [rule for rule in role["rules"] if "cronjobs" in rule["resources"]]
+    assert rule == {"apiGroups": ["batch"], "resources": ["cronjobs"], "resourceNames": [CRONJOB], "verbs": ["get"]}
+
+
+def test_the_cronjob_it_reads_is_the_one_the_chart_renders():
+    [cron] = [d for d in render_chart(show_only=["templates/scheduler-cronjob.yaml"]) if d["kind"] == "CronJob"]
+    [container] = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["LEVIATHAN_CRONJOB"] == cron["metadata"]["name"] == CRONJOB

@@ -194,6 +194,10 @@ class Contract:
     log_lines: Mapping[str, str]
     cronjob_table: Mapping[str, Any]
     procedures: tuple[Procedure, ...]
+    # (stem, values): where the stem occurs in a doc's code, one of the values follows it whole.
+    pins: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # (heading, first cells): the table under that heading lists exactly these.
+    tables: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def procedure(self, procedure_id: str) -> Procedure:
         return next(procedure for procedure in self.procedures if procedure.id == procedure_id)
@@ -211,6 +215,18 @@ class Contract:
     def table_columns(self) -> Mapping[str, Sequence[str]]:
         """kubectl's `get cronjob` header by API server version range."""
         return self.cronjob_table["columns"]
+
+
+def _resolve(data: Mapping[str, Any], dotted: str) -> str:
+    """A contract string named by its dotted path in the data file (`<path>`: names.config_path)."""
+    value: Any = data
+    for key in dotted.split("."):
+        if not isinstance(value, Mapping) or key not in value:
+            raise KeyError(f"{CONTRACT_FILE.name}: {dotted} names no entry")
+        value = value[key]
+    if not isinstance(value, str):
+        raise TypeError(f"{CONTRACT_FILE.name}: {dotted} is not a string")
+    return value.replace("<path>", data["names"]["config_path"])
 
 
 def _command(data: Mapping[str, Any], procedure: str, step: str) -> Command:
@@ -259,6 +275,13 @@ def load_contract(path: Path = CONTRACT_FILE) -> Contract:
         log_lines=data["log_lines"],
         cronjob_table=data["cronjob_table"],
         procedures=procedures,
+        pins=tuple(
+            (pin["stem"], tuple(_resolve(data, dotted) for dotted in pin["values"])) for pin in data.get("pins") or ()
+        ),
+        tables=tuple(
+            (table["heading"], tuple(_resolve(data, dotted) for dotted in table["first_column"]))
+            for table in data.get("tables") or ()
+        ),
     )
 
 

@@ -37,6 +37,7 @@ import kmock
 import yaml
 
 JOBS = "batch/v1/jobs"
+CRONJOBS = "batch/v1/cronjobs"
 CONFIGMAPS = "v1/configmaps"
 EVENTS = "v1/events"
 NAMESPACE = "leviathan"
@@ -54,7 +55,7 @@ class Call(NamedTuple):
 
 
 class KubeEmulator:
-    """kmock's KubernetesEmulator serving batch/v1 Jobs (and ConfigMaps, Events) on 127.0.0.1, in a thread."""
+    """kmock's KubernetesEmulator serving batch/v1 Jobs (and CronJobs, ConfigMaps, Events) on 127.0.0.1, in a thread."""
 
     def __init__(self) -> None:
         self._ready = threading.Event()
@@ -95,6 +96,9 @@ class KubeEmulator:
                 )
                 k.resources[CONFIGMAPS] = kmock.ResourceInfo(
                     kind="ConfigMap", namespaced=True, verbs={"get", "list", "create", "patch", "delete"}
+                )
+                k.resources[CRONJOBS] = kmock.ResourceInfo(
+                    kind="CronJob", namespaced=True, verbs={"get", "list", "create", "patch", "delete"}
                 )
                 k.resources[EVENTS] = kmock.ResourceInfo(kind="Event", namespaced=True, verbs={"list", "create", "get"})
                 self._k = k

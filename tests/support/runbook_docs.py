@@ -228,6 +228,48 @@ def runbook_violations(text: str, contract: Contract) -> list[str]:
     problems += _markers_known(text, contract, region_of)
     problems += _destructive(text, contract, markdown=True)
     problems += _shell_variables(text, markdown=True)
+    problems += pinned_string_violations(text, contract)
+    problems += table_violations(text, contract)
+    return problems
+
+
+# A pinned value must end where a name would end: `leviathan-autonomy-configs` is not the ConfigMap.
+_NAME_GOES_ON = re.compile(r"[\w-]")
+
+
+def pinned_string_violations(text: str, contract: Contract) -> list[str]:
+    """Where a contract string's stem occurs in code (inline spans, so table cells and headings too, and
+    code blocks), the contract string itself follows, whole."""
+    pieces = [span for _, span in inline_spans(text)] + [block.body for block in blocks(text)]
+    problems = []
+    for stem, values in contract.pins:
+        for piece in pieces:
+            for match in re.finditer(re.escape(stem), piece):
+                rest = piece[match.start() :]
+                if not any(rest.startswith(v) and not _NAME_GOES_ON.match(rest[len(v) : len(v) + 1]) for v in values):
+                    shown = rest.split("\n", 1)[0][: max(len(v) for v in values) + 10]
+                    problems.append(f"`{shown}` is not the contract's {' or '.join(repr(v) for v in values)}")
+    return sorted(set(problems))
+
+
+def table_violations(text: str, contract: Contract) -> list[str]:
+    """Each pinned table: the first table under its heading has exactly the contract's first cells, in order."""
+    problems = []
+    for heading, cells in contract.tables:
+        found = re.search(rf"^#{{2,4}} {re.escape(heading)}\s*$", text, flags=re.M)
+        if found is None:
+            problems.append(f"no heading {heading!r} with the contract's table")
+            continue
+        rows: list[str] = []
+        for line in text[found.end() :].splitlines():
+            if line.startswith("|"):
+                rows.append(line)
+            elif rows or line.startswith("#"):
+                break  # the table ended, or the section has none
+        body = [row for row in rows[1:] if not re.fullmatch(r"\|[\s:|-]+\|?", row)]
+        first = [row.strip("|").split(" | ", 1)[0].strip().strip("`") for row in body]
+        if first != list(cells):
+            problems.append(f"the table under {heading!r} lists {first}, not the contract's {list(cells)}")
     return problems
 
 

@@ -115,6 +115,19 @@ CRONJOB = "leviathan-dev-scheduler"
 CRONJOB_UID = "3f1c2a9e-5b7d-4c1e-9a2f-6d8e0b4c7a11"
 
 
+def cronjob(suspend: bool | None = False, name: str = CRONJOB) -> dict[str, Any]:
+    """The scheduler's CronJob as the API serves it; suspend=None leaves spec.suspend out (the API's default)."""
+    spec: dict[str, Any] = {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {}}}
+    if suspend is not None:
+        spec["suspend"] = suspend
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": name, "namespace": NAMESPACE, "uid": CRONJOB_UID},
+        "spec": spec,
+    }
+
+
 def tick_job_name(slot: int) -> str:
     """What the CronJob controller names the tick's Job: `<cronjob>-<scheduled minute>`."""
     return f"{CRONJOB}-{slot}"

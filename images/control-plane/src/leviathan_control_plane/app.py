@@ -24,7 +24,13 @@ from starlette.routing import Route
 
 from leviathan_config import config_path_from_env
 from leviathan_control_plane.autonomy import AutonomyView
-from leviathan_control_plane.cluster import CONFIGMAP_ENV, NAMESPACE_ENV, POD_NAME_ENV, ClusterWatch
+from leviathan_control_plane.cluster import (
+    CONFIGMAP_ENV,
+    NAMESPACE_ENV,
+    POD_NAME_ENV,
+    STAMP_POLICY_ENV,
+    ClusterWatch,
+)
 from leviathan_control_plane.followed_file import FollowedFile
 from leviathan_control_plane.metrics import ControlPlaneMetrics
 from leviathan_control_plane.token import (
@@ -62,12 +68,17 @@ class Settings:
     configmap: str | None = None
     namespace: str | None = None
     pod_name: str | None = None
+    # The chart's identity stamp policy is in force: only then is switched_by reported.
+    stamp_policy: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         raw_default = environ.get(DEFAULT_ENV, "true").strip().lower()
         if raw_default not in ("true", "false"):
             raise SettingsError(f"{DEFAULT_ENV} must be true or false, not {raw_default!r}")
+        raw_stamp_policy = environ.get(STAMP_POLICY_ENV, "false").strip().lower() or "false"
+        if raw_stamp_policy not in ("true", "false"):
+            raise SettingsError(f"{STAMP_POLICY_ENV} must be true or false, not {raw_stamp_policy!r}")
         return cls(
             config_path=config_path_from_env(environ),
             default_enabled=raw_default == "true",
@@ -76,6 +87,7 @@ class Settings:
             configmap=environ.get(CONFIGMAP_ENV) or None,
             namespace=environ.get(NAMESPACE_ENV) or None,
             pod_name=environ.get(POD_NAME_ENV) or environ.get("HOSTNAME") or None,
+            stamp_policy=raw_stamp_policy == "true",
         )
 
 
@@ -186,7 +198,9 @@ def read_problem_reporter(metrics: ControlPlaneMetrics, kind: str) -> Callable[[
 
 def create_app(settings: Settings) -> Starlette:
     metrics = ControlPlaneMetrics(settings.config_path)
-    cluster = ClusterWatch(metrics, settings.configmap, settings.namespace, settings.pod_name)
+    cluster = ClusterWatch(
+        metrics, settings.configmap, settings.namespace, settings.pod_name, stamp_policy=settings.stamp_policy
+    )
     autonomy = AutonomyView(
         settings.config_path,
         settings.default_enabled,

@@ -42,9 +42,18 @@ log = logging.getLogger(__name__)
 CONFIGMAP_ENV = "LEVIATHAN_CONFIGMAP"
 NAMESPACE_ENV = "LEVIATHAN_NAMESPACE"
 POD_NAME_ENV = "LEVIATHAN_POD_NAME"
+# "true" where the chart rendered its identity stamp policy (the API server serves MutatingAdmissionPolicy).
+STAMP_POLICY_ENV = "LEVIATHAN_STAMP_POLICY"
 # Written by the chart's MutatingAdmissionPolicy (chart/templates/identity-stamp.yaml).
 STAMP_ANNOTATION = "autonomy.leviathan.io/switched-by"
 STAMP_NOT_YET = "unknown (no flip seen yet)"
+# switched_by is cut to this many characters (a user name is far shorter); longer is a flagged problem.
+STAMP_MAX_CHARS = 256
+UNVERIFIED = (
+    f"unverified: the identity stamp policy is not in force here ({STAMP_POLICY_ENV} is not true: the API server "
+    f"did not serve MutatingAdmissionPolicy when the chart was rendered), so any {STAMP_ANNOTATION} annotation "
+    "is not reported: anyone who may edit the ConfigMap can write it; see the audit log"
+)
 COMPONENT = "leviathan-control-plane"
 POLL_SECONDS = 10.0
 # (connect, read) seconds for one API call: the next poll is the retry.
@@ -144,9 +153,12 @@ class ClusterWatch:
         namespace: str | None = None,
         pod_name: str | None = None,
         poll_seconds: float = POLL_SECONDS,
+        stamp_policy: bool = False,
     ) -> None:
         self._metrics = metrics
         self.configmap = configmap
+        # Only then is the annotation the API server's stamp, and reported as switched_by.
+        self._stamp_policy = stamp_policy
         self._namespace = namespace
         self._pod_name = pod_name or ""
         self._poll_seconds = poll_seconds
@@ -224,7 +236,7 @@ class ClusterWatch:
             config = self._config
         configmap = api.get_configmap(self.configmap)
         self._resource_version = ((configmap or {}).get("metadata") or {}).get("resourceVersion", "")
-        who, who_problem = _stamp(configmap, self.configmap)
+        who, who_problem = _stamp(configmap, self.configmap, self._stamp_policy)
         paused: tuple[PausedTask, ...] | None = None
         paused_problem: str | None = None
         settings = read_settings_file(settings_path_from_env())
@@ -299,9 +311,12 @@ class ClusterWatch:
                 self._metrics.events.inc()
 
 
-def _stamp(configmap: Mapping[str, Any] | None, name: str) -> tuple[str | None, str | None]:
+def _stamp(configmap: Mapping[str, Any] | None, name: str, policy: bool = True) -> tuple[str | None, str | None]:
+    """switched_by and switched_by_problem: the stamp only where the stamp policy writes it, at most 256 characters."""
     if configmap is None:
         return None, f"ConfigMap {name} does not exist"
+    if not policy:
+        return None, UNVERIFIED
     stamp = ((configmap.get("metadata") or {}).get("annotations") or {}).get(STAMP_ANNOTATION)
     if stamp == STAMP_NOT_YET:
         return None, "no flip since the identity stamp policy was installed"
@@ -310,7 +325,13 @@ def _stamp(configmap: Mapping[str, Any] | None, name: str) -> tuple[str | None, 
             f"the ConfigMap has no {STAMP_ANNOTATION} annotation: the API server does not serve "
             "MutatingAdmissionPolicy (or it was off when the switch last moved); see the audit log"
         )
-    return printable(stamp), None
+    shown = printable(stamp)
+    if len(shown) > STAMP_MAX_CHARS:
+        return shown[:STAMP_MAX_CHARS], (
+            f"the {STAMP_ANNOTATION} annotation is {len(shown)} characters long (escaped): switched_by shows its "
+            f"first {STAMP_MAX_CHARS}; no user name is that long, see the audit log"
+        )
+    return shown, None
 
 
 def _event(

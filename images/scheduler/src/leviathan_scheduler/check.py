@@ -71,10 +71,14 @@ def main(argv: list[str], default_namespace: str | None) -> int:
         f"✓ Config {config.path} is usable: autonomy_enabled: {str(config.autonomy_enabled).lower()}; "
         f"settings {settings_path}: {len(settings.tasks)} task(s), at most {settings.max_jobs_per_tick} Job(s) per tick"
     )
-    return _check_access(args.namespace or default_namespace, os.environ.get("LEVIATHAN_CONFIGMAP") or None)
+    return _check_access(
+        args.namespace or default_namespace,
+        os.environ.get("LEVIATHAN_CONFIGMAP") or None,
+        os.environ.get("LEVIATHAN_CRONJOB") or None,
+    )
 
 
-def _check_access(namespace: str | None, configmap: str | None = None) -> int:
+def _check_access(namespace: str | None, configmap: str | None = None, cronjob: str | None = None) -> int:
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
@@ -92,6 +96,9 @@ def _check_access(namespace: str | None, configmap: str | None = None) -> int:
     extra = (
         (Access("get", "", "configmaps", True, configmap), Access("get", "", "configmaps", False)) if configmap else ()
     )
+    # ... and its own CronJob (is it suspended?), and no other.
+    if cronjob:
+        extra += (Access("get", "batch", "cronjobs", True, cronjob), Access("get", "batch", "cronjobs", False))
     for access in (*ACCESS, *extra):
         attributes = {"namespace": namespace, "verb": access.verb, "group": access.group, "resource": access.resource}
         if access.name:

@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         service_account=os.environ.get("LEVIATHAN_SERVICE_ACCOUNT"),
         tick_job=os.environ.get("LEVIATHAN_SCHEDULER_JOB_NAME") or None,
         configmap=os.environ.get("LEVIATHAN_CONFIGMAP") or None,
+        cronjob=os.environ.get("LEVIATHAN_CRONJOB") or None,
     )
     try:
         return run_enabled_tick(config, options)

@@ -1,4 +1,4 @@
-"""The scheduler's API calls, with bounded retries: list and create Jobs, get its one ConfigMap.
+"""The scheduler's API calls, with bounded retries: list and create Jobs, get its one ConfigMap and its CronJob.
 
 Plus one call that is never retried: create an Event, which only tells operators.
 
@@ -26,6 +26,7 @@ from leviathan_scheduler.exit_codes import (
 from leviathan_scheduler.output import say
 
 JOBS = "batch/jobs"
+CRONJOBS = "batch/cronjobs"
 CONFIGMAPS = "configmaps"
 EVENTS = "events"
 # The chart's worker admission policy says this in every denial (chart/templates/worker-admission-policy.yaml),
@@ -114,14 +115,19 @@ class JobsApi:
             )
         return items
 
-    def create_job(self, manifest: dict[str, Any]) -> bool:
-        """True when created, False when a Job of that name already exists."""
+    def create_job(self, manifest: dict[str, Any], before_retry: Callable[[], None] | None = None) -> bool:
+        """True when created, False when a Job of that name already exists.
+
+        `before_retry` runs before every retry (after a 503 or a timeout), never before the first
+        attempt; whatever it raises ends the create there, unretried.
+        """
         try:
             self._call(
                 "create",
                 lambda timeout: self._batch.create_namespaced_job(
                     self.namespace, manifest, _preload_content=False, _request_timeout=timeout
                 ),
+                before_retry=before_retry,
             )
         except AlreadyExists:
             return False
@@ -148,6 +154,26 @@ class JobsApi:
             raise ApiFailure(EXIT_API_REJECTED, f"✗ Kubernetes API answered get ConfigMap {name} with no usable data")
         return value.encode("utf-8", "surrogatepass")
 
+    def cronjob_suspended(self, name: str) -> bool | None:
+        """The CronJob's spec.suspend (absent is false); None when the CronJob is not found."""
+        try:
+            response = self._call(
+                "get",
+                lambda timeout: self._batch.read_namespaced_cron_job(
+                    name, self.namespace, _preload_content=False, _request_timeout=timeout
+                ),
+                CRONJOBS,
+            )
+        except NotFound:
+            return None
+        try:
+            suspend = (json.loads(response.data).get("spec") or {}).get("suspend", False)
+        except (ValueError, AttributeError):
+            suspend = None
+        if not isinstance(suspend, bool):
+            raise ApiFailure(EXIT_API_REJECTED, f"✗ Kubernetes API answered get CronJob {name} with no usable spec")
+        return suspend
+
     def create_event(self, event: dict[str, Any]) -> bool:
         """True when created, False when an Event of that name already exists; EventNotRecorded otherwise.
 
@@ -171,11 +197,19 @@ class JobsApi:
         self._spent += time.monotonic() - started  # a failed attempt, as in _call
         raise EventNotRecorded(problem)
 
-    def _call(self, verb: str, request: Callable[[tuple[float, float]], Any], resource: str = JOBS) -> Any:
+    def _call(
+        self,
+        verb: str,
+        request: Callable[[tuple[float, float]], Any],
+        resource: str = JOBS,
+        before_retry: Callable[[], None] | None = None,
+    ) -> Any:
         delay = 0.5
         attempts = 0
         while True:
             attempts += 1
+            if attempts > 1 and before_retry is not None:
+                before_retry()
             remaining = max(self._budget - self._spent, 1.0)
             started = time.monotonic()
             try:

@@ -2,7 +2,12 @@
 
 The switch is re-read from the mounted file and, when the tick knows its ConfigMap's name,
 from the live ConfigMap through the API: kubelet delivers an edit to the file a minute or
-more late, the API at once. The most restrictive answer wins.
+more late, the API at once. The most restrictive answer wins. The same checks run again
+before every retry of a create (after a 503 or a timeout): a retry is a new create.
+
+When the tick knows its CronJob's name, a suspended (or deleted) CronJob stops it too: before
+the list, before every create and before every retry. So a tick made by hand from a suspended
+CronJob (`kubectl create job --from=cronjob/...`) submits nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from leviathan_config.worker_jobs import PauseRule, is_active, is_ours, paused_t
 from leviathan_scheduler.exit_codes import (
     CONFIG_EXIT_CODES,
     EXIT_CONFIG_NOT_MOUNTED,
+    EXIT_CRONJOB_NOT_FOUND,
     EXIT_OK,
     EXIT_POLICY_REFUSED,
 )
@@ -47,12 +53,22 @@ class TickOptions:
     tick_job: str | None = None
     # The autonomy ConfigMap, re-read through the API before every create; None skips that.
     configmap: str | None = None
+    # The tick's CronJob: suspended or not found, nothing is submitted; None skips that.
+    cronjob: str | None = None
 
 
 @dataclass
 class Outcome:
     submitted: int = 0
     existed: int = 0
+
+
+class _Stopped(Exception):
+    """A re-check before a retry said stop; its line is already said."""
+
+    def __init__(self, exit_code: int) -> None:
+        super().__init__(exit_code)
+        self.exit_code = exit_code
 
 
 def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
@@ -75,6 +91,10 @@ def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
     try:
         api_client, namespace = load_client(options.namespace)
         api = JobsApi(api_client, namespace, options.retry_budget_seconds, options.service_account)
+        if options.cronjob:
+            exit_code = _cronjob_not_suspended(api, options.cronjob, "this tick submits nothing")
+            if exit_code is not None:
+                return exit_code
         release_jobs = api.list_jobs(
             ",".join(f"{key}={value}" for key, value in settings.worker.release_selector.items())
         )
@@ -88,17 +108,23 @@ def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
             say(
                 f"… tick Job {options.tick_job} has no CronJob owner in the list: worker Jobs will outlive an uninstall"
             )
+
+        def before_retry() -> None:
+            exit_code = _may_create(api, config, options, plan, outcome)
+            if exit_code is not None:
+                raise _Stopped(exit_code)
+
         for task in plan.submit:
-            # The switch may have been flipped while this tick ran.
-            exit_code = _still_enabled(config, plan, outcome)
-            if exit_code is None and options.configmap:
-                exit_code = _still_enabled_live(api, options.configmap, config, plan, outcome)
+            # The switch may have been flipped (or the CronJob suspended) while this tick ran.
+            exit_code = _may_create(api, config, options, plan, outcome)
             if exit_code is not None:
                 return exit_code
             manifest = build_job(task, settings.worker, namespace, options.slot, config.sha256, owner)
             name = manifest["metadata"]["name"]
             try:
-                created = api.create_job(manifest)
+                created = api.create_job(manifest, before_retry)
+            except _Stopped as stopped:
+                return stopped.exit_code
             except PolicyRefused:
                 say(
                     f"✗ The API server's admission policy refused worker Job {name}: autonomy is off (or unusable) "
@@ -180,6 +206,28 @@ def pause_event(namespace: str, task: str, count: int, last: str, uid: str | Non
 
 def _done(plan: Plan, outcome: Outcome) -> str:
     return f"{outcome.submitted + outcome.existed} of {len(plan.submit)} planned jobs submitted"
+
+
+def _may_create(api: JobsApi, config: AutonomyConfig, options: TickOptions, plan: Plan, outcome: Outcome) -> int | None:
+    """None while every check says go on: the mounted file, the live ConfigMap, the CronJob not suspended."""
+    exit_code = _still_enabled(config, plan, outcome)
+    if exit_code is None and options.configmap:
+        exit_code = _still_enabled_live(api, options.configmap, config, plan, outcome)
+    if exit_code is None and options.cronjob:
+        exit_code = _cronjob_not_suspended(api, options.cronjob, f"stopping, {_done(plan, outcome)}")
+    return exit_code
+
+
+def _cronjob_not_suspended(api: JobsApi, cronjob: str, then: str) -> int | None:
+    """None while the tick's CronJob exists and is not suspended; fail closed when it is not found."""
+    suspended = api.cronjob_suspended(cronjob)
+    if suspended is None:
+        say(f"✗ CronJob {cronjob} not found through the API: failing closed, {then}")
+        return EXIT_CRONJOB_NOT_FOUND
+    if suspended:
+        say(f"⚠ CronJob {cronjob} is suspended (spec.suspend: true): {then}")
+        return EXIT_OK
+    return None
 
 
 def _still_enabled_live(
