@@ -148,22 +148,9 @@ def read_autonomy_config(path: str | os.PathLike[str], previous: AutonomyConfig 
     """
     path = os.fspath(path)
 
-    def error(problem: str, raw: bytes = b"", transient: bool = False) -> AutonomyConfig:
-        return AutonomyConfig(ConfigState.ERROR, path, problem=problem, raw=raw, transient=transient)
-
-    try:
-        raw = read_mounted_file(path, MAX_SWITCH_BYTES)
-    except FileNotFoundError:
-        # Also a missing mount directory, or a ..data link pointing nowhere.
-        return AutonomyConfig(ConfigState.NOT_MOUNTED, path, problem=f"{path} does not exist")
-    except NotARegularFile as exc:
-        return error(f"{path} is {exc.strerror}, not a regular file")
-    except PermissionError:
-        return error(f"permission denied reading {path}")
-    except (OSError, MemoryError) as exc:
-        transient = is_transient(exc)
-        return error(f"cannot read {path}: {getattr(exc, 'strerror', None) or type(exc).__name__}", transient=transient)
-
+    raw, state, problem, transient = _read(path, MAX_SWITCH_BYTES)
+    if raw is None:
+        return AutonomyConfig(state, path, problem=problem, transient=transient)
     if previous is not None and previous.path == path and previous.raw == raw and raw:
         return previous
     return parse_autonomy_config(raw, path)
@@ -206,20 +193,9 @@ def settings_path_from_env(environ: Mapping[str, str] = os.environ) -> str:
 def read_settings_file(path: str | os.PathLike[str]) -> SettingsFile:
     """Read the settings file: a strict YAML mapping (YAML 1.2 booleans, no duplicate keys, bounded)."""
     path = os.fspath(path)
-    try:
-        raw = read_mounted_file(path, MAX_CONFIG_BYTES)
-    except FileNotFoundError:
-        return SettingsFile(ConfigState.NOT_MOUNTED, path, problem=f"{path} does not exist")
-    except NotARegularFile as exc:
-        return SettingsFile(ConfigState.ERROR, path, problem=f"{path} is {exc.strerror}, not a regular file")
-    except PermissionError:
-        return SettingsFile(ConfigState.ERROR, path, problem=f"permission denied reading {path}")
-    except (OSError, MemoryError) as exc:
-        return SettingsFile(
-            ConfigState.ERROR,
-            path,
-            problem=f"cannot read {path}: {getattr(exc, 'strerror', None) or type(exc).__name__}",
-        )
+    raw, state, problem, _ = _read(path, MAX_CONFIG_BYTES)
+    if raw is None:
+        return SettingsFile(state, path, problem=problem)
     return parse_settings_file(raw, path)
 
 
@@ -246,6 +222,22 @@ def parse_settings_file(raw: bytes, path: str) -> SettingsFile:
     if not isinstance(document, dict):
         return error(f"{path}: the top level must be a mapping, not {_describe_value(document)}")
     return SettingsFile(ConfigState.LOADED, path, document, "", raw)
+
+
+def _read(path: str, limit: int) -> tuple[bytes | None, ConfigState, str, bool]:
+    """(bytes, LOADED, "", False), or (None, NOT_MOUNTED or ERROR, why, whether that can pass)."""
+    try:
+        return read_mounted_file(path, limit), ConfigState.LOADED, "", False
+    except FileNotFoundError:
+        # Also a missing mount directory, or a ..data link pointing nowhere.
+        return None, ConfigState.NOT_MOUNTED, f"{path} does not exist", False
+    except NotARegularFile as exc:
+        return None, ConfigState.ERROR, f"{path} is {exc.strerror}, not a regular file", False
+    except PermissionError:
+        return None, ConfigState.ERROR, f"permission denied reading {path}", False
+    except (OSError, MemoryError) as exc:
+        why = getattr(exc, "strerror", None) or type(exc).__name__
+        return None, ConfigState.ERROR, f"cannot read {path}: {why}", is_transient(exc)
 
 
 def read_mounted_file(path: str, limit: int, attempts: int = 3) -> bytes:
