@@ -291,10 +291,14 @@ cluster-down: ## Stop the local control plane and its pods; nothing is left runn
 # e2e: against LEVIATHAN_E2E_CONTEXT or KUBECONFIG when one is set; otherwise on the local
 # control plane, brought up before and down after (even when a test fails).
 LOCAL_KUBECONFIG := $(CURDIR)/.run/cluster/kubeconfig
+# The local cluster's Kubernetes: empty for the default pin, or a minor pinned in hack/cluster/pins.env
+# (make e2e KUBE_VERSION=1.37), or a full version; cluster-up links its binaries at .run/cluster/bin.
+KUBE_VERSION ?=
+export KUBE_VERSION
 E2E_PYTEST = LEVIATHAN_E2E=1 HELM="$(HELM)" $(VENV)/bin/pytest tests/e2e -v -n 0 $(E2E_ARGS)
 
 .PHONY: e2e
-e2e: $(VENV_STAMP) ## tests/e2e on the local control plane, or on LEVIATHAN_E2E_CONTEXT / KUBECONFIG if set
+e2e: $(VENV_STAMP) ## tests/e2e on the local control plane (KUBE_VERSION=1.34..1.37), or on LEVIATHAN_E2E_CONTEXT / KUBECONFIG if set
 	@if [ -n "$${LEVIATHAN_E2E_CONTEXT:-}" ]; then \
 	  mkdir -p .run && $(KUBECTL) config view --minify --flatten --context "$$LEVIATHAN_E2E_CONTEXT" >.run/e2e-kubeconfig; \
 	  export KUBECONFIG=$(CURDIR)/.run/e2e-kubeconfig; \
@@ -304,7 +308,7 @@ e2e: $(VENV_STAMP) ## tests/e2e on the local control plane, or on LEVIATHAN_E2E_
 	else \
 	  hack/cluster/up.sh; \
 	  trap 'hack/cluster/down.sh' EXIT; \
-	  KUBECONFIG=$(LOCAL_KUBECONFIG) PATH="$(CURDIR)/.tools/cluster/bin:$$PATH" LEVIATHAN_E2E_LOCAL=1 $(E2E_PYTEST); \
+	  KUBECONFIG=$(LOCAL_KUBECONFIG) PATH="$(CURDIR)/.run/cluster/bin:$$PATH" LEVIATHAN_E2E_LOCAL=1 $(E2E_PYTEST); \
 	fi
 
 # A simulated fleet for kubectl leviathan's fleet mode: N (1-5) control planes with LEVIATHAN_CLUSTER_INDEX
