@@ -37,7 +37,9 @@ PIP := PIP_DISABLE_PIP_VERSION_CHECK=1 $(VENV)/bin/pip
 HELM = $(shell hack/ensure-helm.sh)
 KUBECTL ?= $(shell command -v kubectl 2>/dev/null || echo $(CURDIR)/$(TOOLS)/bin/kubectl)
 export KUBECTL
-CONTAINER_ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
+# Empty: hack/container_images.py takes docker if its daemon answers, else podman (installed where neither works).
+CONTAINER_ENGINE ?=
+export CONTAINER_ENGINE
 
 # Object names as the chart makes them (see chart/templates/_helpers.tpl); the plugin derives them
 # from the same three (kubectl-leviathan/src/kubectl_leviathan/names.py).
@@ -272,15 +274,11 @@ logs: cluster ## The scheduler's recent log lines
 workers: cluster ## Worker Jobs
 	kubectl get jobs -n $(NAMESPACE) -l app=$(WORKER_APP)
 
-.PHONY: container-engine
-container-engine:
-	@test -n "$(CONTAINER_ENGINE)" || { echo "make images needs docker or podman; neither is installed" >&2; exit 1; }
-	$(CONTAINER_ENGINE) info >/dev/null 2>&1 || { echo "$(CONTAINER_ENGINE) is installed but cannot reach its engine (is the daemon running?)" >&2; exit 1; }
-
+# The Dockerfiles' python base when it can be pulled, else one from Debian packages (which base, it says);
+# then each image's size, build time and cold start as the chart runs it (hack/container_images.py).
 .PHONY: images
-images: container-engine ## Build both images with docker or podman
-	$(CONTAINER_ENGINE) build -f images/control-plane/Dockerfile -t $(IMAGE_REGISTRY)/control-plane:$(VERSION) images
-	$(CONTAINER_ENGINE) build -f images/scheduler/Dockerfile -t $(IMAGE_REGISTRY)/scheduler:$(VERSION) images
+images: check-python ## Build both images with docker or podman (installs podman where neither works); sizes and cold starts
+	$(PYTHON) hack/container_images.py build --registry $(IMAGE_REGISTRY) --version $(VERSION)
 
 .PHONY: cluster-up
 cluster-up: $(VENV_STAMP) ## Start a real Kubernetes control plane on 127.0.0.1 (builds it on first use); kubeconfig in .run/cluster/kubeconfig
@@ -293,10 +291,14 @@ cluster-down: ## Stop the local control plane and its pods; nothing is left runn
 # e2e: against LEVIATHAN_E2E_CONTEXT or KUBECONFIG when one is set; otherwise on the local
 # control plane, brought up before and down after (even when a test fails).
 LOCAL_KUBECONFIG := $(CURDIR)/.run/cluster/kubeconfig
-E2E_PYTEST = LEVIATHAN_E2E=1 HELM="$(HELM)" CONTAINER_ENGINE="$(CONTAINER_ENGINE)" $(VENV)/bin/pytest tests/e2e -v -n 0 $(E2E_ARGS)
+# The local cluster's Kubernetes: empty for the default pin, or a minor pinned in hack/cluster/pins.env
+# (make e2e KUBE_VERSION=1.37), or a full version; cluster-up links its binaries at .run/cluster/bin.
+KUBE_VERSION ?=
+export KUBE_VERSION
+E2E_PYTEST = LEVIATHAN_E2E=1 HELM="$(HELM)" $(VENV)/bin/pytest tests/e2e -v -n 0 $(E2E_ARGS)
 
 .PHONY: e2e
-e2e: $(VENV_STAMP) ## tests/e2e on the local control plane, or on LEVIATHAN_E2E_CONTEXT / KUBECONFIG if set
+e2e: $(VENV_STAMP) ## tests/e2e on the local control plane (KUBE_VERSION=1.34..1.37), or on LEVIATHAN_E2E_CONTEXT / KUBECONFIG if set
 	@if [ -n "$${LEVIATHAN_E2E_CONTEXT:-}" ]; then \
 	  mkdir -p .run && $(KUBECTL) config view --minify --flatten --context "$$LEVIATHAN_E2E_CONTEXT" >.run/e2e-kubeconfig; \
 	  export KUBECONFIG=$(CURDIR)/.run/e2e-kubeconfig; \
@@ -306,7 +308,7 @@ e2e: $(VENV_STAMP) ## tests/e2e on the local control plane, or on LEVIATHAN_E2E_
 	else \
 	  hack/cluster/up.sh; \
 	  trap 'hack/cluster/down.sh' EXIT; \
-	  KUBECONFIG=$(LOCAL_KUBECONFIG) PATH="$(CURDIR)/.tools/cluster/bin:$$PATH" LEVIATHAN_E2E_LOCAL=1 $(E2E_PYTEST); \
+	  KUBECONFIG=$(LOCAL_KUBECONFIG) PATH="$(CURDIR)/.run/cluster/bin:$$PATH" LEVIATHAN_E2E_LOCAL=1 $(E2E_PYTEST); \
 	fi
 
 # A simulated fleet for kubectl leviathan's fleet mode: N (1-5) control planes with LEVIATHAN_CLUSTER_INDEX

@@ -73,3 +73,29 @@ def test_a_component_that_dies_is_named_with_its_last_lines(tmp_path):
         "cluster-up: kube-apiserver exited while waiting for kube-apiserver; its last lines:",
         "  kube-apiserver| E1127 bind: address already in use",
     ]
+
+
+@pytest.mark.parametrize(
+    ("requested", "message"),
+    [
+        ("1.99", "KUBE_VERSION=1.99: no pin for that minor in hack/cluster/pins.env (pinned: 1.34 1.35 1.36 1.37 )"),
+        ("latest", "KUBE_VERSION=latest: not a Kubernetes version (say 1.37 or v1.37.2)"),
+    ],
+)
+def test_a_kube_version_without_a_pin_is_refused_and_nothing_starts(requested, message):
+    result = cluster_up({"KUBE_VERSION": requested})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[0] == message
+    nothing_started()
+
+
+@pytest.mark.parametrize(
+    ("requested", "version", "bin_dir"),
+    [("", "v1.35.4", "/shared/bin"), ("1.37", "v1.37.2", ".tools/cluster/v1.37.2/bin"), ("v1.34.1", "v1.34.1", None)],
+)
+def test_kube_version_picks_the_pin_and_its_own_binaries(requested, version, bin_dir):
+    """The default pin may come from a shared CLUSTER_BIN; another version always has binaries of its own."""
+    script = "source hack/cluster/pins.env && source hack/cluster/kube-version.sh && echo $KUBE_VERSION $BIN"
+    env = {**os.environ, "KUBE_VERSION": requested, "CLUSTER_BIN": "/shared/bin"}
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30, env=env, cwd=REPO)
+    assert result.stdout.split() == [version, bin_dir or f".tools/cluster/{version}/bin"]

@@ -33,6 +33,7 @@ OCI_LABELS = {
     "org.opencontainers.image.source": "url",
     "org.opencontainers.image.licenses": "spdx",
     "org.opencontainers.image.version": "text",  # `${VERSION}` to hadolint, so not checked as semver there
+    "org.opencontainers.image.base.name": "text",  # `${PYTHON_IMAGE}`: which base a build used (make images)
 }
 PINNED_BASE = re.compile(r"python:3\.12\.\d+-slim(-[a-z]+)?(@sha256:[0-9a-f]{64})?")
 PINNED_REQUIREMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9][A-Za-z0-9.+!-]*")
@@ -200,6 +201,9 @@ def test_labels_match_the_package(image):
     assert labels["org.opencontainers.image.licenses"] == "Apache-2.0"
     assert labels["org.opencontainers.image.version"] == "${VERSION}"
     assert final.pairs("ARG")["VERSION"] == project["version"]
+    # The base the final stage is built on, so `inspect` says which base a build used.
+    assert labels["org.opencontainers.image.base.name"] == "${PYTHON_IMAGE}"
+    assert "PYTHON_IMAGE" in final.pairs("ARG")
 
 
 @image_names

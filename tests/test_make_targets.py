@@ -11,7 +11,9 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -242,10 +244,46 @@ def test_a_reason_survives_quotes_and_commas():
     assert """--set-literal autonomy.reason='INC-9: it'"'"'s back, again'""" in printed
 
 
-def test_images_needs_a_container_engine():
-    result = make("images", env={"PATH": "/usr/bin:/bin", "CONTAINER_ENGINE": ""})
+def make_images_with_only(tmp_path, tools: dict[str, str], env: dict[str, str] | None = None):
+    """`make images` with a PATH of python3, awk and grep (the Makefile's needs) plus `tools`: name -> script."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # The interpreter itself (a python3 on PATH may be a shim that needs a shell).
+    (bin_dir / "python3").symlink_to(Path(sys.executable).resolve())
+    for name in ("awk", "grep"):
+        (bin_dir / name).symlink_to(shutil.which(name))
+    for name, script in tools.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{script}\n")
+        (bin_dir / name).chmod(0o755)
+    environment = {**os.environ, "PATH": str(bin_dir), "CONTAINER_ENGINE": "", **(env or {})}
+    command = [shutil.which("make"), "--no-print-directory", "images"]
+    return subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=60)
+
+
+def test_images_with_no_engine_and_no_apt_says_what_is_missing_in_one_line(tmp_path):
+    result = make_images_with_only(tmp_path, {})
     assert result.returncode != 0
-    assert "needs docker or podman" in result.stderr or "cannot reach its engine" in result.stderr
+    ours = [line for line in result.stderr.splitlines() if line.startswith("make images:")]
+    assert ours == [
+        "make images: make images needs docker or podman, but neither docker nor podman is installed, "
+        "and there is no apt-get here to install podman and runc: install podman and runc yourself"
+    ]
+
+
+def test_images_names_a_docker_that_cannot_reach_its_daemon(tmp_path):
+    daemon_down = "echo 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock.' >&2; exit 1"
+    result = make_images_with_only(tmp_path, {"docker": daemon_down})
+    assert result.returncode != 0
+    assert (
+        "make images: make images needs docker or podman, but docker is installed but cannot reach its engine "
+        "(Cannot connect to the Docker daemon at unix:///var/run/docker.sock.), and there is no apt-get here"
+    ) in result.stderr
+
+
+def test_images_refuses_a_container_engine_that_is_not_installed(tmp_path):
+    result = make_images_with_only(tmp_path, {}, env={"CONTAINER_ENGINE": "nerdctl"})
+    assert result.returncode != 0
+    assert "make images: CONTAINER_ENGINE=nerdctl is not installed" in result.stderr
 
 
 def test_the_status_curl_line_gets_the_answer(tmp_path):

@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source hack/cluster/pins.env
+source hack/cluster/kube-version.sh
 
-BIN=${CLUSTER_BIN:-.tools/cluster/bin}
 WORK=.tools/cluster/modules
 mkdir -p "$BIN" "$WORK"
 command -v go >/dev/null || { echo "cluster build: Go is not installed (need Go 1.25+ on PATH)" >&2; exit 1; }

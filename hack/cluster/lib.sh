@@ -1,9 +1,9 @@
 # Shared by up.sh and down.sh: where the local cluster lives and how it is reached.
 # shellcheck shell=bash
 source hack/cluster/pins.env
+source hack/cluster/kube-version.sh
 
 RUN=${LEVIATHAN_CLUSTER_DIR:-.run/cluster}
-BIN=${CLUSTER_BIN:-.tools/cluster/bin}
 VENV_PYTHON=${VENV_PYTHON:-.venv/bin/python}
 
 # LEVIATHAN_CLUSTER_INDEX (0-9) moves every port, name and address range, so a second

@@ -36,6 +36,8 @@ hack/cluster/build.sh all || fail "building the cluster binaries failed (see the
 started=$(date +%s)
 rm -rf "$RUN"
 mkdir -p "$RUN"/{pki,logs,pids,etcd,pods}
+# The binaries of this KUBE_VERSION, for make e2e's PATH (kubectl of the same version).
+ln -s "$(cd "$BIN" && pwd)" "$RUN/bin"
 
 say "certificates and service-account keys"
 pki() {

@@ -13,8 +13,8 @@ through a shell (`sh`), so the release is
 
 from __future__ import annotations
 
-import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -87,13 +87,13 @@ def images(request: pytest.FixtureRequest) -> Images:
         repositories = {name: f"{registry}/{name}" for name in ("control-plane", "scheduler")}
         tag = "0.1.0"
     else:
-        engine = os.environ.get("CONTAINER_ENGINE") or "docker"
         context = kubectl("config", "current-context").stdout.strip()
         tag = f"e2e-{int(time.time())}"
         repositories = {name: f"leviathan/{name}" for name in ("control-plane", "scheduler")}
-        for name, repository in repositories.items():
-            dockerfile = str(REPO / "images" / name / "Dockerfile")
-            run(engine, "build", "-f", dockerfile, "-t", f"{repository}:{tag}", str(REPO / "images"))
+        # As make images builds them: its engine, base and pip settings.
+        build = REPO / "hack" / "container_images.py"
+        run(sys.executable, str(build), "build", "--registry=leviathan", f"--version={tag}", timeout=1800)
+        for repository in repositories.values():
             if context.startswith("kind-"):
                 run("kind", "load", "docker-image", f"{repository}:{tag}", "--name", context.removeprefix("kind-"))
             elif context.startswith("k3d-"):
