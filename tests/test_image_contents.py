@@ -219,7 +219,7 @@ def test_the_control_plane_image_serves_and_follows_a_kubelet_style_mount(tmp_pa
         assert answers and answers[-1][0] == 200, answers
         assert answers[-1][1]["autonomy_enabled"] is True
         assert get(url, token="wrong")[0] == 401
-        publish(config, {"dev.yaml": "autonomy_enabled: false\nreason: 'INC-1: image test'\n"})
+        publish(config, {"dev.yaml": 'autonomy_enabled: false\nreason: "INC-1: image test"\n'})
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and get(url)[1].get("autonomy_enabled") is not False:
             time.sleep(0.2)
