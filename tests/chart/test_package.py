@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from support.archive import safe_extract
 from support.paths import REPO, helm_binary
 
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
@@ -28,7 +29,7 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     [tarball] = dest.glob("leviathan-*.tgz")
     unpacked = tmp_path_factory.mktemp("unpacked")
     with tarfile.open(tarball) as archive:
-        archive.extractall(unpacked, filter="data")
+        safe_extract(archive, unpacked)
     return unpacked / "leviathan"
 
 
