@@ -51,4 +51,3 @@ def test_an_escaping_member_is_refused(python, tmp_path, member):
     with pytest.raises((UnsafeArchive, tarfile.FilterError) if hasattr(tarfile, "FilterError") else UnsafeArchive):
         safe_extract(tarball(member), tmp_path / "dest")
     assert not (tmp_path / "escape").exists()
-
