@@ -109,8 +109,16 @@ local-enable: $(VENV_STAMP) ## Flip the local mount (make run) back to autonomy_
 	HELM="$(HELM)" $(VENV)/bin/python hack/local_run.py set --env $(ENV) --enabled true
 
 .PHONY: test
-test: $(VENV_STAMP) $(CHECKOV_STAMP) unittest ## Run every test: chart, control plane, scheduler (e2e only with LEVIATHAN_E2E=1)
+test: $(VENV_STAMP) $(CHECKOV_STAMP) unittest promtool ## Run every test: chart, control plane, scheduler (e2e only with LEVIATHAN_E2E=1)
 	HELM="$(HELM)" CHECKOV="$(TOOLS)/checkov/bin/checkov" $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# promtool (Debian's `prometheus` package) evaluates the PrometheusRule's alerts (tests/chart/test_promtool.py).
+# Installed with apt-get where that is allowed; elsewhere those tests skip and say why.
+.PHONY: promtool
+promtool:
+	@command -v promtool >/dev/null || { echo "make test: installing promtool (apt-get install prometheus)" >&2; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+	  || echo "make test: could not install promtool: tests/chart/test_promtool.py will skip" >&2; }
 
 # helm-unittest, built from its Go module (hack/build-helm.sh), for what `helm template`
 # cannot show: lookup of live objects and renders as an upgrade (chart/tests/*_test.yaml).

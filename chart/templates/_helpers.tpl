@@ -239,3 +239,62 @@ rule then allows the ports to any address). lookup finds nothing under helm temp
 {{- end -}}
 {{- toYaml (uniq $cidrs) -}}
 {{- end -}}
+
+{{/*
+Monitoring (monitoring.yaml, NOTES.txt, the NetworkPolicy). Usage:
+include "leviathan.monitoring.rendered" (dict "root" $ "kind" "ServiceMonitor"): "true" when that
+object is enabled and its CRD is served (or `force`); "" otherwise.
+*/}}
+{{- define "leviathan.monitoring.rendered" -}}
+{{- $values := get (dict "ServiceMonitor" .root.Values.metrics.serviceMonitor "PodMonitor" .root.Values.metrics.podMonitor "PrometheusRule" .root.Values.metrics.prometheusRule) .kind -}}
+{{- if and $values.enabled (or $values.force (.root.Capabilities.APIVersions.Has (printf "monitoring.coreos.com/v1/%s" .kind))) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/*
+The labels Prometheus puts on the control plane's series, as a dict: selector (PromQL matchers), by
+(the aggregation labels) and labels (the same as a map). A ServiceMonitor's targets carry the Service
+name in `service`; a PodMonitor's (without a ServiceMonitor) carry `job="<namespace>/<podmonitor>"`.
+*/}}
+{{- define "leviathan.metrics.scope" -}}
+{{- $labels := dict "namespace" .Release.Namespace -}}
+{{- if and .Values.metrics.podMonitor.enabled (not .Values.metrics.serviceMonitor.enabled) -}}
+{{- $_ := set $labels "job" (printf "%s/%s" (default .Release.Namespace .Values.metrics.podMonitor.namespace) (include "leviathan.controlPlane.fullname" .)) -}}
+{{- else -}}
+{{- $_ := set $labels "service" (include "leviathan.controlPlane.fullname" .) -}}
+{{- end -}}
+{{- $matchers := list -}}
+{{- range $k := keys $labels | sortAlpha -}}
+{{- $matchers = append $matchers (printf "%s=%q" $k (get $labels $k)) -}}
+{{- end -}}
+{{- toYaml (dict "labels" $labels "selector" (join ", " $matchers) "by" (keys $labels | sortAlpha | join ", ")) -}}
+{{- end -}}
+
+{{/* A ServiceMonitor endpoint's or PodMonitor podMetricsEndpoint's optional fields. Usage: include ... .Values.metrics.serviceMonitor */}}
+{{- define "leviathan.metrics.endpoint" -}}
+interval: {{ .interval }}
+{{- with .scrapeTimeout }}
+scrapeTimeout: {{ . }}
+{{- end }}
+{{- if .honorLabels }}
+honorLabels: true
+{{- end }}
+{{- with .relabelings }}
+relabelings:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .metricRelabelings }}
+metricRelabelings:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* The NetworkPolicy peer metrics.scrapeFrom names (both selectors in one peer: pods X in namespaces Y). */}}
+{{- define "leviathan.metrics.scrapePeer" -}}
+{{- $from := .Values.metrics.scrapeFrom -}}
+namespaceSelector:
+  {{- toYaml ($from.namespaceSelector | default dict) | nindent 2 }}
+podSelector:
+  {{- toYaml ($from.podSelector | default dict) | nindent 2 }}
+{{- end -}}
