@@ -52,9 +52,9 @@ worker:
   runAsGroup: {{ .Values.worker.runAsGroup }}
   resources:
     {{- toYaml .Values.worker.resources | nindent 4 }}
-  {{- if .Values.imagePullSecrets }}
+  {{- with (include "leviathan.imagePullSecretNames" . | fromYamlArray) }}
   imagePullSecrets:
-    {{- toYaml .Values.imagePullSecrets | nindent 4 }}
+    {{- toYaml . | nindent 4 }}
   {{- else }}
   imagePullSecrets: []
   {{- end }}

@@ -29,17 +29,28 @@ runbook uses, so keep them in step with docs/RUNBOOK.md.
 {{- printf "%s-control-plane" (include "leviathan.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* CronJob names are capped at 52 characters: the controller appends 11 to name each Job. */}}
-{{- define "leviathan.scheduler.fullname" -}}
-{{- $name := printf "%s-%s-scheduler" (include "leviathan.fullname" .) .Values.environment -}}
-{{- if gt (len $name) 52 -}}
-{{- fail (printf "scheduler name %q is longer than the 52 characters a CronJob name allows: shorten environment or fullnameOverride" $name) -}}
+{{/*
+`<prefix><suffix>` in at most `max` characters: a long prefix is cut (and a trailing "-" dropped) so that
+the suffix stays, the way Bitnami's charts trunc to 63 (52 for a CronJob); names of release "leviathan"
+never reach the cap. Usage: include "leviathan.shortName" (dict "prefix" $p "suffix" "-worker" "max" 63)
+*/}}
+{{- define "leviathan.shortName" -}}
+{{- $room := sub (int .max) (len .suffix) | int -}}
+{{- if gt $room 0 -}}
+{{- printf "%s%s" (.prefix | trunc $room | trimSuffix "-") .suffix | trunc (int .max) | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s%s" .prefix .suffix | trunc (int .max) | trimSuffix "-" -}}
 {{- end -}}
-{{- $name -}}
 {{- end -}}
 
+{{/* CronJob names are capped at 52 characters: the controller appends 11 to name each Job. */}}
+{{- define "leviathan.scheduler.fullname" -}}
+{{- include "leviathan.shortName" (dict "prefix" (include "leviathan.fullname" .) "suffix" (printf "-%s-scheduler" .Values.environment) "max" 52) -}}
+{{- end -}}
+
+{{/* A label value too (`app=`), so at most 63 characters. */}}
 {{- define "leviathan.worker.app" -}}
-{{- printf "%s-worker" (include "leviathan.fullname" .) -}}
+{{- include "leviathan.shortName" (dict "prefix" (include "leviathan.fullname" .) "suffix" "-worker" "max" 63) -}}
 {{- end -}}
 
 {{- define "leviathan.secretName" -}}
@@ -113,15 +124,17 @@ app.kubernetes.io/component: {{ .component }}
 {{/* Usage: include "leviathan.image" (dict "image" .Values.controlPlane.image "root" $) */}}
 {{- define "leviathan.image" -}}
 {{- $tag := default .root.Chart.AppVersion .image.tag -}}
+{{- $repository := include "leviathan.imageRepository" (dict "repository" .image.repository "root" .root) -}}
 {{- if .image.digest -}}
-{{- printf "%s@%s" .image.repository .image.digest -}}
+{{- printf "%s@%s" $repository .image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" .image.repository $tag -}}
+{{- printf "%s:%s" $repository $tag -}}
 {{- end -}}
 {{- end -}}
 
+{{/* imagePullSecrets and global.imagePullSecrets, names or {name: ...} (_overrides.tpl). */}}
 {{- define "leviathan.imagePullSecrets" -}}
-{{- with .Values.imagePullSecrets -}}
+{{- with (include "leviathan.imagePullSecretNames" . | fromYamlArray) -}}
 imagePullSecrets:
 {{- range . }}
   - name: {{ . }}
