@@ -147,6 +147,10 @@ docs: $(VENV_STAMP) ## Regenerate the parameters table in chart/README.md from v
 package: ## helm package the chart into dist/, with the docs its README and NOTES point to
 	HELM="$(HELM)" hack/package-chart.sh dist
 
+.PHONY: release
+release: $(VENV_STAMP) ## Bump the chart version, appVersion, image tags and package versions together, and date the CHANGELOG: make release VERSION=x.y.z
+	$(VENV)/bin/python hack/release.py $(if $(filter command line,$(origin VERSION)),$(VERSION),$(error make release needs VERSION=x.y.z (now $(VERSION))))
+
 .PHONY: bench
 bench: $(VENV_STAMP) ## Benchmarks: status throughput, reload latency, memory, scheduler tick cost
 	@command -v wrk >/dev/null || { echo "make bench needs wrk; installing it with apt-get" >&2; \
@@ -171,8 +175,8 @@ bench-cluster: $(VENV_STAMP) ## Time-to-safe on a real control plane ($$KUBECONF
 cluster:
 	@hack/require-cluster.sh
 
-.PHONY: release
-release:
+.PHONY: require-release
+require-release:
 	@hack/require-release.sh $(RELEASE) $(NAMESPACE)
 
 .PHONY: token-secret
@@ -185,7 +189,7 @@ require-reason:
 
 KUBECTL_TARGETS := cluster token-secret status emergency-stop resume logs workers \
   halt-workers resume-workers require-enabled resume-task paused-tasks kubectl-disable kubectl-enable who
-HELM_TARGETS := release deploy disable enable
+HELM_TARGETS := require-release deploy disable enable
 # kubectl finds the plugin `kubectl leviathan` (kubectl-leviathan/, installed into .venv) on PATH.
 $(KUBECTL_TARGETS): export PATH = $(CURDIR)/$(VENV)/bin:$(dir $(KUBECTL)):$(ORIGINAL_PATH)
 $(HELM_TARGETS): export PATH = $(dir $(HELM)):$(dir $(KUBECTL)):$(ORIGINAL_PATH)
@@ -203,14 +207,14 @@ status: cluster token-secret ## Who last flipped the switch, GET /v1/autonomy (s
 	curl -fsS -w '\n' --retry 10 --retry-connrefused --retry-delay 1 -H "Authorization: Bearer $$CONTROL_PLANE_TOKEN" http://127.0.0.1:$(LOCAL_PORT)/v1/autonomy/status
 
 .PHONY: disable
-disable: require-reason cluster release ## Switch autonomy off via helm, with a reason: make disable REASON='INC-123: why'
+disable: require-reason cluster require-release ## Switch autonomy off via helm, with a reason: make disable REASON='INC-123: why'
 	helm upgrade $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=false --set-literal autonomy.reason=$(QUOTED_REASON)
 
 # The chart turns autonomy on over a live false only with the ConfigMap's current
 # resourceVersion (autonomy.confirmEnable), read here just before; over a live true it
 # ignores it. A read that fails stops the recipe (-e) with kubectl's own message.
 .PHONY: enable
-enable: cluster release ## Switch autonomy back on via helm, confirming the live ConfigMap (REASON optional); a suspended CronJob stays suspended: make resume
+enable: cluster require-release ## Switch autonomy back on via helm, confirming the live ConfigMap (REASON optional); a suspended CronJob stays suspended: make resume
 	rv=$$(kubectl get configmap $(CONFIGMAP) -n $(NAMESPACE) -o jsonpath='{.metadata.resourceVersion}')
 	helm upgrade $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=true --set autonomy.confirmEnable="$$rv" --set-literal autonomy.reason=$(QUOTED_REASON)
 

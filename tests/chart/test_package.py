@@ -40,6 +40,17 @@ def relative_links(markdown: str) -> list[str]:
 def test_the_docs_are_in_the_package(package):
     for name in ("RUNBOOK.md", "DECISIONS.md"):
         assert (package / "docs" / name).read_text() == (REPO / "docs" / name).read_text()
+    assert (package / "docs" / "CHANGELOG.md").read_text() == (REPO / "CHANGELOG.md").read_text()
+
+
+def test_the_readme_and_notes_make_sense_outside_the_repository(package):
+    readme = (package / "README.md").read_text()
+    for token in (" chart -n ", "values/", "hack/", "make "):
+        assert token not in readme, token
+    assert "helm upgrade --install leviathan oci://ghcr.io/leviathan/charts/leviathan --version " in readme
+    notes = (package / "templates" / "NOTES.txt").read_text()
+    assert "Differs from the reference runbook" not in notes
+    assert "Differs from the reference runbook" in (REPO / "chart" / "templates" / "NOTES.txt").read_text()
 
 
 def test_every_readme_link_resolves_inside_the_package(package):
