@@ -16,7 +16,7 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 cp -R "$root/chart" "$stage/leviathan"
 mkdir -p "$stage/leviathan/docs"
-cp "$root/docs/RUNBOOK.md" "$root/docs/DECISIONS.md" "$root/CHANGELOG.md" "$stage/leviathan/docs/"
+cp "$root/docs/RUNBOOK.md" "$root/docs/DECISIONS.md" "$root/docs/GITOPS.md" "$root/CHANGELOG.md" "$stage/leviathan/docs/"
 readme="$stage/leviathan/README.md"
 sed -i \
   -e 's#](\.\./docs/#](docs/#g' \

@@ -38,7 +38,7 @@ def relative_links(markdown: str) -> list[str]:
 
 
 def test_the_docs_are_in_the_package(package):
-    for name in ("RUNBOOK.md", "DECISIONS.md"):
+    for name in ("RUNBOOK.md", "DECISIONS.md", "GITOPS.md"):
         assert (package / "docs" / name).read_text() == (REPO / "docs" / name).read_text()
     assert (package / "docs" / "CHANGELOG.md").read_text() == (REPO / "CHANGELOG.md").read_text()
 

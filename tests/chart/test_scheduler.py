@@ -5,7 +5,7 @@ from __future__ import annotations
 import jmespath
 import pytest
 
-from support.helm import HelmError, render_chart
+from support.helm import render_chart
 
 CRONJOB = "templates/scheduler-cronjob.yaml"
 
