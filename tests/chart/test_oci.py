@@ -4,59 +4,19 @@ registry), started on a free port for this module; without it these tests skip a
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
 import tarfile
-import time
-import urllib.request
 
 import pytest
 import yaml
 
 from support.archive import safe_extract
-from support.paths import REPO, helm_binary
+from support.paths import helm_binary
+from support.registry import REGISTRY, VERSION, local_registry, package_and_push
 
-REGISTRY = os.environ.get("DOCKER_REGISTRY") or shutil.which("docker-registry")
 pytestmark = pytest.mark.skipif(
     REGISTRY is None, reason="docker-registry not found (apt-get install docker-registry): OCI install not tested"
 )
-VERSION = yaml.safe_load((REPO / "chart" / "Chart.yaml").read_text())["version"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    root = tmp_path_factory.mktemp("registry")
-    port = free_port()
-    config = {
-        "version": 0.1,
-        "log": {"level": "warn"},
-        "storage": {"filesystem": {"rootdirectory": str(root / "data")}},
-        "http": {"addr": f"127.0.0.1:{port}"},
-    }
-    (root / "config.yml").write_text(yaml.safe_dump(config))
-    with open(root / "registry.log", "w") as log:
-        process = subprocess.Popen([REGISTRY, "serve", str(root / "config.yml")], stdout=log, stderr=log)
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"docker-registry did not answer on port {port}: {(root / 'registry.log').read_text()}")
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def helm(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
@@ -66,15 +26,14 @@ def helm(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str
 
 
 @pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    with local_registry(tmp_path_factory.mktemp("registry")) as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
 def pushed(registry, tmp_path_factory):
-    dest = tmp_path_factory.mktemp("dist")
-    env = {**os.environ, "HELM": helm_binary(), "CHART_REPOSITORY": f"oci://{registry}/charts"}
-    subprocess.run([str(REPO / "hack" / "package-chart.sh"), str(dest)], env=env, check=True, capture_output=True)
-    [tarball] = dest.glob("leviathan-*.tgz")
-    config = tmp_path_factory.mktemp("helm-config")
-    env = {**os.environ, "HELM_REGISTRY_CONFIG": str(config / "registry.json"), "HELM_CACHE_HOME": str(config)}
-    push = helm("push", str(tarball), f"oci://{registry}/charts", "--plain-http", env=env)
-    return registry, tarball, push, env
+    return package_and_push(registry, tmp_path_factory.mktemp("dist"))
 
 
 def test_the_package_installs_from_the_registry_by_version(pushed, tmp_path):
