@@ -52,6 +52,13 @@ worker:
   runAsGroup: {{ .Values.worker.runAsGroup }}
   resources:
     {{- toYaml .Values.worker.resources | nindent 4 }}
+  {{- /* Worker placement and volumes (issue 22): read by the scheduler's settings.py. */}}
+  {{- range $key := list "serviceAccountName" "priorityClassName" "nodeSelector" "tolerations" "affinity" "volumes" "volumeMounts" }}
+  {{- with get $.Values.worker $key }}
+  {{ $key }}:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- end }}
   {{- with (include "leviathan.imagePullSecretNames" . | fromYamlArray) }}
   imagePullSecrets:
     {{- toYaml . | nindent 4 }}
