@@ -111,8 +111,16 @@ local-enable: $(VENV_STAMP) ## Flip the local mount (make run) back to autonomy_
 	HELM="$(HELM)" $(VENV)/bin/python hack/local_run.py set --env $(ENV) --enabled true
 
 .PHONY: test
-test: $(VENV_STAMP) $(CHECKOV_STAMP) unittest ## Run every test: chart, control plane, scheduler (e2e only with LEVIATHAN_E2E=1)
+test: $(VENV_STAMP) $(CHECKOV_STAMP) unittest promtool ## Run every test: chart, control plane, scheduler (e2e only with LEVIATHAN_E2E=1)
 	HELM="$(HELM)" CHECKOV="$(TOOLS)/checkov/bin/checkov" $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# promtool (Debian's `prometheus` package) evaluates the PrometheusRule's alerts (tests/chart/test_promtool.py).
+# Installed with apt-get where that is allowed; elsewhere those tests skip and say why.
+.PHONY: promtool
+promtool:
+	@command -v promtool >/dev/null || { echo "make test: installing promtool (apt-get install prometheus)" >&2; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+	  || echo "make test: could not install promtool: tests/chart/test_promtool.py will skip" >&2; }
 
 # helm-unittest, built from its Go module (hack/build-helm.sh), for what `helm template`
 # cannot show: lookup of live objects and renders as an upgrade (chart/tests/*_test.yaml).
@@ -141,6 +149,10 @@ docs: $(VENV_STAMP) ## Regenerate the parameters table in chart/README.md from v
 package: ## helm package the chart into dist/, with the docs its README and NOTES point to
 	HELM="$(HELM)" hack/package-chart.sh dist
 
+.PHONY: release
+release: $(VENV_STAMP) ## Bump the chart version, appVersion, image tags and package versions together, and date the CHANGELOG: make release VERSION=x.y.z
+	$(VENV)/bin/python hack/release.py $(if $(filter command line,$(origin VERSION)),$(VERSION),$(error make release needs VERSION=x.y.z (now $(VERSION))))
+
 .PHONY: bench
 bench: $(VENV_STAMP) ## Benchmarks: status throughput, reload latency, memory, scheduler tick cost
 	@command -v wrk >/dev/null || { echo "make bench needs wrk; installing it with apt-get" >&2; \
@@ -165,8 +177,8 @@ bench-cluster: $(VENV_STAMP) ## Time-to-safe on a real control plane ($$KUBECONF
 cluster:
 	@hack/require-cluster.sh
 
-.PHONY: release
-release:
+.PHONY: require-release
+require-release:
 	@hack/require-release.sh $(RELEASE) $(NAMESPACE)
 
 .PHONY: token-secret
@@ -179,7 +191,7 @@ require-reason:
 
 KUBECTL_TARGETS := cluster token-secret status emergency-stop resume logs workers \
   halt-workers resume-workers require-enabled resume-task paused-tasks kubectl-disable kubectl-enable who
-HELM_TARGETS := release deploy disable enable
+HELM_TARGETS := require-release deploy disable enable
 # kubectl finds the plugin `kubectl leviathan` (kubectl-leviathan/, installed into .venv) on PATH.
 $(KUBECTL_TARGETS): export PATH = $(CURDIR)/$(VENV)/bin:$(dir $(KUBECTL)):$(ORIGINAL_PATH)
 $(HELM_TARGETS): export PATH = $(dir $(HELM)):$(dir $(KUBECTL)):$(ORIGINAL_PATH)
@@ -197,14 +209,14 @@ status: cluster token-secret ## Who last flipped the switch, GET /v1/autonomy (s
 	curl -fsS -w '\n' --retry 10 --retry-connrefused --retry-delay 1 -H "Authorization: Bearer $$CONTROL_PLANE_TOKEN" http://127.0.0.1:$(LOCAL_PORT)/v1/autonomy/status
 
 .PHONY: disable
-disable: require-reason cluster release ## Switch autonomy off via helm, with a reason: make disable REASON='INC-123: why'
+disable: require-reason cluster require-release ## Switch autonomy off via helm, with a reason: make disable REASON='INC-123: why'
 	hack/helm-upgrade.sh $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=false --set-literal autonomy.reason=$(QUOTED_REASON)
 
 # The chart turns autonomy on over a live false only with the ConfigMap's current
 # resourceVersion (autonomy.confirmEnable), read here just before; over a live true it
 # ignores it. A read that fails stops the recipe (-e) with kubectl's own message.
 .PHONY: enable
-enable: cluster release ## Switch autonomy back on via helm, confirming the live ConfigMap (REASON optional); a suspended CronJob stays suspended: make resume
+enable: cluster require-release ## Switch autonomy back on via helm, confirming the live ConfigMap (REASON optional); a suspended CronJob stays suspended: make resume
 	rv=$$(kubectl get configmap $(CONFIGMAP) -n $(NAMESPACE) -o jsonpath='{.metadata.resourceVersion}')
 	hack/helm-upgrade.sh $(RELEASE) "$$LEVIATHAN_CHART" -n $(NAMESPACE) --reset-then-reuse-values --set autonomy.enabled=true --set autonomy.confirmEnable="$$rv" --set-literal autonomy.reason=$(QUOTED_REASON)
 

@@ -74,7 +74,7 @@ def test_disable_reads_nothing_that_could_fail_silently():
 def test_enable_stops_with_kubectls_message_when_it_cannot_read_the_resource_version(unreachable_cluster):
     """The runbook's `rv=$(kubectl get configmap ...)` line: a failed read stops the recipe, so no
     `helm upgrade` runs with an empty confirmation. (`-o` skips the cluster checks that stop earlier.)"""
-    result = make("-o", "cluster", "-o", "release", "enable", env=unreachable_cluster)
+    result = make("-o", "cluster", "-o", "require-release", "enable", env=unreachable_cluster)
     assert result.returncode != 0
     assert "The connection to the server 127.0.0.1:" in result.stderr  # kubectl's own line
     assert "Error:" not in result.stderr  # every helm failure starts with it

@@ -67,9 +67,16 @@ worker:
   runAsGroup: {{ .Values.worker.runAsGroup }}
   resources:
     {{- toYaml .Values.worker.resources | nindent 4 }}
-  {{- if .Values.imagePullSecrets }}
+  {{- /* Worker placement and volumes (issue 22): read by the scheduler's settings.py. */}}
+  {{- range $key := list "serviceAccountName" "priorityClassName" "nodeSelector" "tolerations" "affinity" "volumes" "volumeMounts" }}
+  {{- with get $.Values.worker $key }}
+  {{ $key }}:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- end }}
+  {{- with (include "leviathan.imagePullSecretNames" . | fromYamlArray) }}
   imagePullSecrets:
-    {{- toYaml .Values.imagePullSecrets | nindent 4 }}
+    {{- toYaml . | nindent 4 }}
   {{- else }}
   imagePullSecrets: []
   {{- end }}

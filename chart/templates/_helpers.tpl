@@ -27,24 +27,35 @@ runbook uses, so keep them in step with docs/RUNBOOK.md.
 
 {{/* The scheduler's settings (tasks, guardrails, worker): a ConfigMap of their own, guarded as a release. */}}
 {{- define "leviathan.settingsConfigMapName" -}}
-{{- printf "%s-scheduler-config" (include "leviathan.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-scheduler-config" (include "leviathan.fullname" . | trunc 46 | trimSuffix "-") -}}
 {{- end -}}
 
 {{- define "leviathan.controlPlane.fullname" -}}
 {{- printf "%s-control-plane" (include "leviathan.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* CronJob names are capped at 52 characters: the controller appends 11 to name each Job. */}}
-{{- define "leviathan.scheduler.fullname" -}}
-{{- $name := printf "%s-%s-scheduler" (include "leviathan.fullname" .) .Values.environment -}}
-{{- if gt (len $name) 52 -}}
-{{- fail (printf "scheduler name %q is longer than the 52 characters a CronJob name allows: shorten environment or fullnameOverride" $name) -}}
+{{/*
+`<prefix><suffix>` in at most `max` characters: a long prefix is cut (and a trailing "-" dropped) so that
+the suffix stays, the way Bitnami's charts trunc to 63 (52 for a CronJob); names of release "leviathan"
+never reach the cap. Usage: include "leviathan.shortName" (dict "prefix" $p "suffix" "-worker" "max" 63)
+*/}}
+{{- define "leviathan.shortName" -}}
+{{- $room := sub (int .max) (len .suffix) | int -}}
+{{- if gt $room 0 -}}
+{{- printf "%s%s" (.prefix | trunc $room | trimSuffix "-") .suffix | trunc (int .max) | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s%s" .prefix .suffix | trunc (int .max) | trimSuffix "-" -}}
 {{- end -}}
-{{- $name -}}
 {{- end -}}
 
+{{/* CronJob names are capped at 52 characters: the controller appends 11 to name each Job. */}}
+{{- define "leviathan.scheduler.fullname" -}}
+{{- include "leviathan.shortName" (dict "prefix" (include "leviathan.fullname" .) "suffix" (printf "-%s-scheduler" .Values.environment) "max" 52) -}}
+{{- end -}}
+
+{{/* A label value too (`app=`), so at most 63 characters. */}}
 {{- define "leviathan.worker.app" -}}
-{{- printf "%s-worker" (include "leviathan.fullname" .) -}}
+{{- include "leviathan.shortName" (dict "prefix" (include "leviathan.fullname" .) "suffix" "-worker" "max" 63) -}}
 {{- end -}}
 
 {{- define "leviathan.secretName" -}}
@@ -121,15 +132,17 @@ app.kubernetes.io/component: {{ .component }}
 {{/* Usage: include "leviathan.image" (dict "image" .Values.controlPlane.image "root" $) */}}
 {{- define "leviathan.image" -}}
 {{- $tag := default .root.Chart.AppVersion .image.tag -}}
+{{- $repository := include "leviathan.imageRepository" (dict "repository" .image.repository "root" .root) -}}
 {{- if .image.digest -}}
-{{- printf "%s@%s" .image.repository .image.digest -}}
+{{- printf "%s@%s" $repository .image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" .image.repository $tag -}}
+{{- printf "%s:%s" $repository $tag -}}
 {{- end -}}
 {{- end -}}
 
+{{/* imagePullSecrets and global.imagePullSecrets, names or {name: ...} (_overrides.tpl). */}}
 {{- define "leviathan.imagePullSecrets" -}}
-{{- with .Values.imagePullSecrets -}}
+{{- with (include "leviathan.imagePullSecretNames" . | fromYamlArray) -}}
 imagePullSecrets:
 {{- range . }}
   - name: {{ . }}
@@ -320,4 +333,63 @@ CEL: TEXT (a CEL expression) is the switch file of a usable NAME ("on", "onWithR
 {{- with $r.groups }}{{ $who = append $who (printf "groups %s" (join ", " .)) }}{{ end -}}
 {{- with $r.serviceAccounts }}{{ $who = append $who (printf "ServiceAccounts %s" (join ", " .)) }}{{ end -}}
 {{- printf "only the releasers in the chart value autonomy.releasers may do that (%s); ask one of them, who can also add you to that value with helm upgrade. Turning autonomy off and suspending stay open to you." (join "; " $who) -}}
+{{- end -}}
+
+{{/*
+Monitoring (monitoring.yaml, NOTES.txt, the NetworkPolicy). Usage:
+include "leviathan.monitoring.rendered" (dict "root" $ "kind" "ServiceMonitor"): "true" when that
+object is enabled and its CRD is served (or `force`); "" otherwise.
+*/}}
+{{- define "leviathan.monitoring.rendered" -}}
+{{- $values := get (dict "ServiceMonitor" .root.Values.metrics.serviceMonitor "PodMonitor" .root.Values.metrics.podMonitor "PrometheusRule" .root.Values.metrics.prometheusRule) .kind -}}
+{{- if and $values.enabled (or $values.force (.root.Capabilities.APIVersions.Has (printf "monitoring.coreos.com/v1/%s" .kind))) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/*
+The labels Prometheus puts on the control plane's series, as a dict: selector (PromQL matchers), by
+(the aggregation labels) and labels (the same as a map). A ServiceMonitor's targets carry the Service
+name in `service`; a PodMonitor's (without a ServiceMonitor) carry `job="<namespace>/<podmonitor>"`.
+*/}}
+{{- define "leviathan.metrics.scope" -}}
+{{- $labels := dict "namespace" .Release.Namespace -}}
+{{- if and .Values.metrics.podMonitor.enabled (not .Values.metrics.serviceMonitor.enabled) -}}
+{{- $_ := set $labels "job" (printf "%s/%s" (default .Release.Namespace .Values.metrics.podMonitor.namespace) (include "leviathan.controlPlane.fullname" .)) -}}
+{{- else -}}
+{{- $_ := set $labels "service" (include "leviathan.controlPlane.fullname" .) -}}
+{{- end -}}
+{{- $matchers := list -}}
+{{- range $k := keys $labels | sortAlpha -}}
+{{- $matchers = append $matchers (printf "%s=%q" $k (get $labels $k)) -}}
+{{- end -}}
+{{- toYaml (dict "labels" $labels "selector" (join ", " $matchers) "by" (keys $labels | sortAlpha | join ", ")) -}}
+{{- end -}}
+
+{{/* A ServiceMonitor endpoint's or PodMonitor podMetricsEndpoint's optional fields. Usage: include ... .Values.metrics.serviceMonitor */}}
+{{- define "leviathan.metrics.endpoint" -}}
+interval: {{ .interval }}
+{{- with .scrapeTimeout }}
+scrapeTimeout: {{ . }}
+{{- end }}
+{{- if .honorLabels }}
+honorLabels: true
+{{- end }}
+{{- with .relabelings }}
+relabelings:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .metricRelabelings }}
+metricRelabelings:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* The NetworkPolicy peer metrics.scrapeFrom names (both selectors in one peer: pods X in namespaces Y). */}}
+{{- define "leviathan.metrics.scrapePeer" -}}
+{{- $from := .Values.metrics.scrapeFrom -}}
+namespaceSelector:
+  {{- toYaml ($from.namespaceSelector | default dict) | nindent 2 }}
+podSelector:
+  {{- toYaml ($from.podSelector | default dict) | nindent 2 }}
 {{- end -}}

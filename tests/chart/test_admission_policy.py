@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from support.helm import NAMESPACE, RELEASE, find, helm, render_chart
 from support.paths import CHART
 
@@ -98,3 +100,14 @@ def test_the_shape_policy_binds_the_scheduler_service_account_only():
     assert policy["spec"]["failurePolicy"] == "Fail"
     messages = " ".join(v["message"] for v in policy["spec"]["validations"])
     assert "label app=ops-leviathan-worker" in messages
+
+
+def test_the_shape_policy_allows_the_volume_sources_and_account_the_settings_allow():
+    """One rule in two languages: the CEL's list is pinned to the scheduler's (settings.py)."""
+    from leviathan_scheduler.settings import _VOLUME_SOURCES
+
+    docs = render_chart({"worker": {"serviceAccountName": "crawler"}}, show_only=[POLICY], extra_args=API)
+    policy = find(docs, "ValidatingAdmissionPolicy", "leviathan-worker-shape.leviathan")
+    expressions = " ".join(v["expression"] for v in policy["spec"]["validations"])
+    assert sorted(re.findall(r"has\(v\.(\w+)\)", expressions)) == sorted(_VOLUME_SOURCES)
+    assert '["","default","crawler"]' in expressions

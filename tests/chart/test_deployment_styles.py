@@ -13,7 +13,7 @@ from support.helm import HelmError, find, helm, pod_spec, render_chart, render_m
 from support.paths import CHART, VALUES_DIR
 
 TOKEN = "gitops-token-0123456789-abcdefghijklmnop"
-GITOPS = {"gitops": True, "auth": {"token": TOKEN}, "autonomy": {"enabled": True}}
+GITOPS = {"gitops": True, "auth": {"token": TOKEN}, "autonomy": {"enabled": True}, "scheduler": {"suspend": False}}
 
 
 class TestSubchart:
@@ -76,16 +76,31 @@ class TestGitOps:
         assert base64.b64decode(secret["data"]["LEVIATHAN_CONTROL_PLANE_TOKEN"]).decode() == TOKEN
 
     def test_an_existing_secret_needs_no_token(self):
-        values = {"gitops": True, "autonomy": {"enabled": False}, "auth": {"existingSecret": "vault-token"}}
+        values = {
+            "gitops": True,
+            "autonomy": {"enabled": False},
+            "scheduler": {"suspend": False},
+            "auth": {"existingSecret": "vault-token"},
+        }
         assert render_manifest(values) == render_manifest(values)
 
     def test_refuses_to_generate_a_token(self):
         with pytest.raises(HelmError, match=r"gitops: set auth\.token .* or auth\.existingSecret"):
-            render_chart({"gitops": True, "autonomy": {"enabled": True}})
+            render_chart({"gitops": True, "autonomy": {"enabled": True}, "scheduler": {"suspend": False}})
 
     def test_refuses_to_guess_the_switch(self):
         with pytest.raises(HelmError, match=r"gitops: set autonomy\.enabled to true or false"):
-            render_chart({"gitops": True, "auth": {"token": TOKEN}})
+            render_chart({"gitops": True, "auth": {"token": TOKEN}, "scheduler": {"suspend": False}})
+
+    def test_refuses_to_guess_the_emergency_stop(self):
+        """Issue 22: `suspend: false` rendered by default would let Argo CD's self-heal undo a kubectl stop."""
+        with pytest.raises(HelmError, match=r"gitops: set scheduler\.suspend to true or false"):
+            render_chart({"gitops": True, "auth": {"token": TOKEN}, "autonomy": {"enabled": True}})
+
+    @pytest.mark.parametrize("suspend", [True, False])
+    def test_the_stop_in_git_is_rendered(self, suspend):
+        values = {**GITOPS, "scheduler": {"suspend": suspend}}
+        assert find(render_chart(values), "CronJob")["spec"]["suspend"] is suspend
 
     def test_without_gitops_a_generated_token_differs_per_render(self):
         """Documented: `helm template` cannot keep a generated token; a live upgrade keeps it (lookup)."""
@@ -126,3 +141,26 @@ class TestSpreading:
     def test_none_by_default(self):
         spec = pod_spec(find(render_chart(), "Deployment"))
         assert "affinity" not in spec and "topologySpreadConstraints" not in spec
+
+
+def test_gitops_notes_say_what_holds_under_argo_cd_and_flux():
+    from support.helm import notes
+
+    text = notes("--set", "gitops=true", "--set", "auth.token=" + TOKEN, "--set", "autonomy.enabled=false",
+                 "--set", "scheduler.suspend=true")  # fmt: skip
+    assert "this render sets autonomy_enabled: false and suspend: true from Git" in text
+    assert "ignoreDifferences" in text and "RespectIgnoreDifferences=true of docs/GITOPS.md" in text
+    assert "ignoreDifferences" not in notes()
+
+
+def test_the_gitops_doc_names_the_exact_fields():
+    from support.paths import REPO
+
+    doc = (REPO / "docs" / "GITOPS.md").read_text()
+    docs = render_chart(GITOPS)
+    configmap = find(docs, "ConfigMap", "leviathan-autonomy-config")
+    assert "dev.yaml" in configmap["data"]
+    assert "name: leviathan-autonomy-config\n      jqPathExpressions:\n        - '.data[\"dev.yaml\"]'" in doc
+    assert "name: leviathan-dev-scheduler\n      jsonPointers:\n        - /spec/suspend" in doc
+    assert '- paths: ["/data/dev.yaml"]' in doc and '- paths: ["/spec/suspend"]' in doc
+    assert "RespectIgnoreDifferences=true" in doc

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from support.archive import safe_extract
 from support.paths import REPO, helm_binary
 
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
@@ -28,7 +29,7 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     [tarball] = dest.glob("leviathan-*.tgz")
     unpacked = tmp_path_factory.mktemp("unpacked")
     with tarfile.open(tarball) as archive:
-        archive.extractall(unpacked, filter="data")
+        safe_extract(archive, unpacked)
     return unpacked / "leviathan"
 
 
@@ -37,8 +38,19 @@ def relative_links(markdown: str) -> list[str]:
 
 
 def test_the_docs_are_in_the_package(package):
-    for name in ("RUNBOOK.md", "DECISIONS.md"):
+    for name in ("RUNBOOK.md", "DECISIONS.md", "GITOPS.md"):
         assert (package / "docs" / name).read_text() == (REPO / "docs" / name).read_text()
+    assert (package / "docs" / "CHANGELOG.md").read_text() == (REPO / "CHANGELOG.md").read_text()
+
+
+def test_the_readme_and_notes_make_sense_outside_the_repository(package):
+    readme = (package / "README.md").read_text()
+    for token in (" chart -n ", "values/", "hack/", "make "):
+        assert token not in readme, token
+    assert "helm upgrade --install leviathan oci://ghcr.io/leviathan/charts/leviathan --version " in readme
+    notes = (package / "templates" / "NOTES.txt").read_text()
+    assert "Differs from the reference runbook" not in notes
+    assert "Differs from the reference runbook" in (REPO / "chart" / "templates" / "NOTES.txt").read_text()
 
 
 def test_every_readme_link_resolves_inside_the_package(package):

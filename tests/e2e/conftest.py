@@ -20,6 +20,7 @@ import time
 import pytest
 
 from support.cluster import (
+    GITOPS,
     LOCAL,
     MATRIX,
     NAMESPACE,
@@ -49,6 +50,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("kill switch under Helm: the upgrade matrix")
         for helm_name, case, outcome in MATRIX:
             terminalreporter.write_line(f"{helm_name:6} {case} -> {outcome}")
+    if GITOPS:
+        terminalreporter.section("the brake under GitOps: tool x brake -> next sync")
+        for tool, brake, outcome in GITOPS:
+            terminalreporter.write_line(f"{tool:54} {brake:55} -> {outcome}")
     if OUTCOMES:
         terminalreporter.section("release control: identity x action -> outcome")
         for who, action, outcome in OUTCOMES:

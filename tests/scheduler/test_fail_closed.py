@@ -193,7 +193,7 @@ BAD_MANIFEST_FIELDS = {
     ),
     "env valueFrom": (
         _task("env", [{"name": "SCOPE", "valueFrom": {"secretKeyRef": {}}}], index=1),
-        "scheduler.tasks[1].env[0]: unknown key valueFrom",
+        "scheduler.tasks[1].env[0].valueFrom.secretKeyRef.name: missing",
     ),
     "unknown worker key": (_worker("backofLimit", 3), "worker: unknown key backofLimit"),
     "unknown scheduler key": (_set(["scheduler", "maxJobPerTick"], 1), "scheduler: unknown key maxJobPerTick"),

@@ -31,6 +31,8 @@ CONTRACT = load_contract()
 SOURCE = configmap_source(CONFIG_PATH)
 # Ids of the contract commands that ran, across the whole session (the runbook module checks coverage).
 RAN: set[str] = set()
+# (tool, brake, outcome) rows of tests/e2e/test_gitops.py, printed after the run.
+GITOPS: list[tuple[str, str, str]] = []
 # (helm, case, outcome) rows of the upgrade matrix, printed after the run.
 MATRIX: list[tuple[str, str, str]] = []
 # (identity, action, outcome) rows of the release-control module (issue 14), printed after the run.

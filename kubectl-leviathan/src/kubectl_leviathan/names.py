@@ -12,6 +12,14 @@ SWITCHED_BY = "autonomy.leviathan.io/switched-by"
 CHART_LABEL = "helm.sh/chart"
 
 
+def short_name(prefix: str, suffix: str, limit: int) -> str:
+    """The chart's leviathan.shortName: a long prefix is cut so that the suffix stays, within `limit`."""
+    room = limit - len(suffix)
+    if room > 0:
+        return f"{prefix[:room].rstrip('-')}{suffix}"[:limit].rstrip("-")
+    return f"{prefix}{suffix}"[:limit].rstrip("-")
+
+
 @dataclass(frozen=True)
 class Names:
     release: str = "leviathan"
@@ -33,11 +41,11 @@ class Names:
 
     @property
     def cronjob(self) -> str:
-        return f"{self.prefix}-{self.env}-scheduler"
+        return short_name(self.prefix, f"-{self.env}-scheduler", 52)
 
     @property
     def worker_app(self) -> str:
-        return f"{self.prefix}-worker"
+        return short_name(self.prefix, "-worker", 63)
 
     @property
     def fleet_record(self) -> str:

@@ -69,7 +69,9 @@ def build_job(
     if task.args:
         container["args"] = list(task.args)
     if task.env:
-        container["env"] = [{"name": name, "value": value} for name, value in task.env]
+        container["env"] = [dict(entry) for entry in task.env]
+    if task.env_from:
+        container["envFrom"] = [dict(entry) for entry in task.env_from]
     container["resources"] = dict(task.resources if task.resources is not None else worker.resources)
     container["securityContext"] = {
         "runAsNonRoot": True,
@@ -81,6 +83,7 @@ def build_job(
     }
     # A writable /tmp, so ordinary images work on a read-only root filesystem.
     container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - an emptyDir
+    container["volumeMounts"] += [dict(mount) for mount in worker.volume_mounts]
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
@@ -92,8 +95,20 @@ def build_job(
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}, *(dict(v) for v in worker.volumes)],
     }
+    # Placement (issue 22). A named ServiceAccount keeps automount off: a worker that needs the API
+    # mounts a projected serviceAccountToken volume, so the chart's default stays tokenless.
+    if worker.service_account_name:
+        pod_spec["serviceAccountName"] = worker.service_account_name
+    if worker.priority_class_name:
+        pod_spec["priorityClassName"] = worker.priority_class_name
+    if worker.node_selector:
+        pod_spec["nodeSelector"] = dict(worker.node_selector)
+    if worker.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in worker.tolerations]
+    if worker.affinity:
+        pod_spec["affinity"] = dict(worker.affinity)
     if worker.image_pull_secrets:
         pod_spec["imagePullSecrets"] = [{"name": name} for name in worker.image_pull_secrets]
     metadata: dict[str, Any] = {

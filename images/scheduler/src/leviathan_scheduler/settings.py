@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -59,7 +59,9 @@ class Task:
     image: str
     command: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = ()
+    # Kubernetes EnvVar objects: a literal `value`, or `valueFrom` a Secret or ConfigMap key (never copied here).
+    env: tuple[Mapping[str, Any], ...] = ()
+    env_from: tuple[Mapping[str, Any], ...] = ()
     resources: Mapping[str, Mapping[str, str]] | None = None
     active_deadline_seconds: int | None = None
 
@@ -77,6 +79,14 @@ class WorkerSettings:
     run_as_group: int
     resources: Mapping[str, Mapping[str, str]]
     image_pull_secrets: tuple[str, ...]
+    # Placement and mounts (issue 22); the pod and container security the scheduler sets stays.
+    service_account_name: str | None = None
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Mapping[str, Any], ...] = ()
+    affinity: Mapping[str, Any] = field(default_factory=dict)
+    volumes: tuple[Mapping[str, Any], ...] = ()
+    volume_mounts: tuple[Mapping[str, Any], ...] = ()
+    priority_class_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,25 +140,27 @@ def parse_settings(document: Mapping[str, Any]) -> SchedulerSettings:
 
 def _task(raw: Any, where: str) -> Task:
     task = _mapping(raw, where)
-    _known_keys(task, where, {"name", "image", "command", "args", "env", "resources", "activeDeadlineSeconds"})
+    _known_keys(
+        task, where, {"name", "image", "command", "args", "env", "envFrom", "resources", "activeDeadlineSeconds"}
+    )
     name = _string(task.get("name"), f"{where}.name")
     if not DNS_LABEL.fullmatch(name) or len(name) > 30:
         raise SettingsError(f"{where}.name: {name!r} is not a DNS label of at most 30 characters")
-    env = []
-    for index, item in enumerate(_list(task.get("env", []), f"{where}.env")):
-        entry = _mapping(item, f"{where}.env[{index}]")
-        _known_keys(entry, f"{where}.env[{index}]", {"name", "value"})
-        env_name = _string(entry.get("name"), f"{where}.env[{index}].name")
-        if not ENV_NAME.fullmatch(env_name):
-            raise SettingsError(f"{where}.env[{index}].name: {env_name!r} is not a valid variable name")
-        env.append((env_name, _string(entry.get("value", ""), f"{where}.env[{index}].value", allow_empty=True)))
+    env = tuple(
+        _env_var(item, f"{where}.env[{index}]") for index, item in enumerate(_list(task.get("env", []), f"{where}.env"))
+    )
+    env_from = tuple(
+        _env_from(item, f"{where}.envFrom[{index}]")
+        for index, item in enumerate(_list(task.get("envFrom", []), f"{where}.envFrom"))
+    )
     deadline = task.get("activeDeadlineSeconds")
     return Task(
         name=name,
         image=_image(task.get("image"), f"{where}.image"),
         command=_strings(task.get("command", []), f"{where}.command"),
         args=_strings(task.get("args", []), f"{where}.args"),
-        env=tuple(env),
+        env=env,
+        env_from=env_from,
         resources=_resources(task["resources"], f"{where}.resources") if "resources" in task else None,
         active_deadline_seconds=None if deadline is None else _int(deadline, f"{where}.activeDeadlineSeconds", 1),
     )
@@ -166,6 +178,13 @@ _WORKER_KEYS = {
     "runAsGroup",
     "resources",
     "imagePullSecrets",
+    "serviceAccountName",
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "volumes",
+    "volumeMounts",
+    "priorityClassName",
 }
 
 
@@ -190,7 +209,120 @@ def _worker(worker: Mapping[str, Any]) -> WorkerSettings:
         run_as_group=_int(worker.get("runAsGroup"), "worker.runAsGroup", 1),
         resources=_resources(worker.get("resources", {}), "worker.resources"),
         image_pull_secrets=_secret_names(worker.get("imagePullSecrets", []), "worker.imagePullSecrets"),
+        **_placement(worker),
     )
+
+
+# Secret and ConfigMap references only: a task's env never carries a secret value through this config.
+_KEY_REFS = {"secretKeyRef", "configMapKeyRef"}
+_SOURCE_REFS = {"secretRef", "configMapRef"}
+# Volume sources a worker may use; hostPath and the like would leave the restricted pod security.
+_VOLUME_SOURCES = {
+    "secret",
+    "configMap",
+    "emptyDir",
+    "persistentVolumeClaim",
+    "projected",
+    "downwardAPI",
+    "ephemeral",
+    "csi",
+}
+_TOLERATION_KEYS = {"key", "operator", "value", "effect", "tolerationSeconds"}
+
+
+def _env_var(raw: Any, where: str) -> dict[str, Any]:
+    entry = _mapping(raw, where)
+    _known_keys(entry, where, {"name", "value", "valueFrom"})
+    name = _string(entry.get("name"), f"{where}.name")
+    if not ENV_NAME.fullmatch(name):
+        raise SettingsError(f"{where}.name: {name!r} is not a valid variable name")
+    if "valueFrom" not in entry:
+        return {"name": name, "value": _string(entry.get("value", ""), f"{where}.value", allow_empty=True)}
+    if "value" in entry:
+        raise SettingsError(f"{where}: give value or valueFrom, not both")
+    source = _mapping(entry["valueFrom"], f"{where}.valueFrom")
+    if len(source) != 1 or not set(source) <= _KEY_REFS:
+        raise SettingsError(f"{where}.valueFrom: exactly one of {', '.join(sorted(_KEY_REFS))}")
+    [(kind, ref)] = source.items()
+    ref = _mapping(ref, f"{where}.valueFrom.{kind}")
+    _known_keys(ref, f"{where}.valueFrom.{kind}", {"name", "key", "optional"})
+    out = {"name": _dns_name(ref.get("name"), f"{where}.valueFrom.{kind}.name"),
+           "key": _string(ref.get("key"), f"{where}.valueFrom.{kind}.key")}  # fmt: skip
+    if "optional" in ref:
+        out["optional"] = _bool(ref["optional"], f"{where}.valueFrom.{kind}.optional")
+    return {"name": name, "valueFrom": {kind: out}}
+
+
+def _env_from(raw: Any, where: str) -> dict[str, Any]:
+    entry = _mapping(raw, where)
+    _known_keys(entry, where, {"prefix", *_SOURCE_REFS})
+    kinds = [k for k in entry if k in _SOURCE_REFS]
+    if len(kinds) != 1:
+        raise SettingsError(f"{where}: exactly one of {', '.join(sorted(_SOURCE_REFS))}")
+    ref = _mapping(entry[kinds[0]], f"{where}.{kinds[0]}")
+    _known_keys(ref, f"{where}.{kinds[0]}", {"name", "optional"})
+    out: dict[str, Any] = {kinds[0]: {"name": _dns_name(ref.get("name"), f"{where}.{kinds[0]}.name")}}
+    if "optional" in ref:
+        out[kinds[0]]["optional"] = _bool(ref["optional"], f"{where}.{kinds[0]}.optional")
+    if "prefix" in entry:
+        out["prefix"] = _string(entry["prefix"], f"{where}.prefix")
+    return out
+
+
+def _placement(worker: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if worker.get("serviceAccountName"):
+        out["service_account_name"] = _dns_name(worker["serviceAccountName"], "worker.serviceAccountName")
+    if worker.get("priorityClassName"):
+        out["priority_class_name"] = _dns_name(worker["priorityClassName"], "worker.priorityClassName")
+    out["node_selector"] = _string_map(worker.get("nodeSelector", {}), "worker.nodeSelector")
+    tolerations = []
+    for index, raw in enumerate(_list(worker.get("tolerations", []), "worker.tolerations")):
+        toleration = _mapping(raw, f"worker.tolerations[{index}]")
+        _known_keys(toleration, f"worker.tolerations[{index}]", _TOLERATION_KEYS)
+        tolerations.append(dict(toleration))
+    out["tolerations"] = tuple(tolerations)
+    out["affinity"] = dict(_mapping(worker.get("affinity", {}), "worker.affinity"))
+    volumes, names = [], set()
+    for index, raw in enumerate(_list(worker.get("volumes", []), "worker.volumes")):
+        where = f"worker.volumes[{index}]"
+        volume = _mapping(raw, where)
+        name = _dns_name(volume.get("name"), f"{where}.name")
+        sources = set(volume) - {"name"}
+        if len(sources) != 1 or not sources <= _VOLUME_SOURCES:
+            got = ", ".join(sorted(sources)) or "none"
+            raise SettingsError(f"{where}: exactly one source of {', '.join(sorted(_VOLUME_SOURCES))} (got {got})")
+        if name == "tmp" or name in names:
+            raise SettingsError(f"{where}.name: {name!r} is taken (the scheduler mounts tmp itself)")
+        names.add(name)
+        volumes.append(dict(volume))
+    out["volumes"] = tuple(volumes)
+    mounts = []
+    for index, raw in enumerate(_list(worker.get("volumeMounts", []), "worker.volumeMounts")):
+        where = f"worker.volumeMounts[{index}]"
+        mount = _mapping(raw, where)
+        _known_keys(mount, where, {"name", "mountPath", "readOnly", "subPath"})
+        if mount.get("name") not in names:
+            raise SettingsError(f"{where}.name: {mount.get('name')!r} is not one of worker.volumes")
+        path = _string(mount.get("mountPath"), f"{where}.mountPath")
+        if not path.startswith("/") or path.rstrip("/") == "/tmp":  # noqa: S108 - the scheduler's own emptyDir
+            raise SettingsError(f"{where}.mountPath: {path!r} must be an absolute path other than /tmp")
+        mounts.append(dict(mount))
+    out["volume_mounts"] = tuple(mounts)
+    return out
+
+
+def _dns_name(value: Any, where: str) -> str:
+    name = _string(value, where)
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name) or len(name) > 253:
+        raise SettingsError(f"{where}: {name!r} is not a Kubernetes object name")
+    return name
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise SettingsError(f"{where}: expected true or false, got {value!r}")
+    return value
 
 
 def _job_name_prefix(value: Any) -> str:
