@@ -8,16 +8,25 @@ as an Event on the ConfigMap. Requests only copy the last answer, with its
 age. An API failure is a reported problem (a field and a metric), never an
 error answer and never a change of the switch.
 
-Used only when LEVIATHAN_CONFIGMAP names the ConfigMap (the chart sets it with
-controlPlane.kubernetesApi.enabled); the kubernetes client is imported in the
-thread, so a local run, the tests and `make bench` never load it.
+The calls themselves are made by a process of their own (api_process.py), which
+reads the Job list page by page and answers with the paused tasks only: the server
+process never loads the kubernetes client nor decodes an API answer, so no list,
+however long, holds up /v1/autonomy/status (issue 20). Used only when
+LEVIATHAN_CONFIGMAP names the ConfigMap (the chart sets it with
+controlPlane.kubernetesApi.enabled), so a local run, the tests and `make bench`
+never start it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
+import selectors
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -26,29 +35,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from leviathan_config import ConfigState, printable
-from leviathan_config.kube_credentials import (
-    CredentialsError,
-    in_cluster,
-    kubeconfig_namespace,
-    load_configuration,
-    pod_namespace,
-)
-from leviathan_config.worker_jobs import PausedTask, label_selector, pause_rule_from, paused_tasks
+from leviathan_config.worker_jobs import PausedTask, label_selector, pause_rule_from
+from leviathan_control_plane.api_process import NAMESPACE_ENV as NAMESPACE_ENV  # app.py reads it from here
+from leviathan_control_plane.api_process import STAMP_ANNOTATION, ApiProblem
 from leviathan_control_plane.autonomy import Reported
 from leviathan_control_plane.metrics import ControlPlaneMetrics
 
 log = logging.getLogger(__name__)
 
 CONFIGMAP_ENV = "LEVIATHAN_CONFIGMAP"
-NAMESPACE_ENV = "LEVIATHAN_NAMESPACE"
 POD_NAME_ENV = "LEVIATHAN_POD_NAME"
-# Written by the chart's MutatingAdmissionPolicy (chart/templates/identity-stamp.yaml).
-STAMP_ANNOTATION = "autonomy.leviathan.io/switched-by"
+# STAMP_ANNOTATION is written by the chart's MutatingAdmissionPolicy (chart/templates/identity-stamp.yaml).
 STAMP_NOT_YET = "unknown (no flip seen yet)"
 COMPONENT = "leviathan-control-plane"
 POLL_SECONDS = 10.0
-# (connect, read) seconds for one API call: the next poll is the retry.
-REQUEST_TIMEOUT = (3.0, 5.0)
+# The longest the API process may take for one answer (a list of many pages included) before it is
+# stopped and started again at the next poll.
+ANSWER_SECONDS = 60.0
 NO_ACCESS = (
     f"no Kubernetes API access ({CONFIGMAP_ENV} is not set: controlPlane.kubernetesApi.enabled=false, or a local run)"
 )
@@ -157,6 +160,7 @@ class ClusterWatch:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._api: _ApiProcess | None = None
         self._resource_version = ""
         self._logged_problem: str | None = None
         self._logged_event_problem: str | None = None
@@ -189,6 +193,8 @@ class ClusterWatch:
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+        if self._api is not None:
+            self._api.close()  # an answer under way ends now
         if self._thread is not None:
             self._thread.join(timeout=1.0)  # a daemon thread: an API call under way must not hold up shutdown
             self._thread = None
@@ -196,12 +202,14 @@ class ClusterWatch:
     # ---- the thread ----------------------------------------------------------------
 
     def _run(self) -> None:
-        api: _Api | None = None
+        api: _ApiProcess | None = None
         while not self._stopping.is_set():
             self._wake.clear()
+            if api is not None and not api.alive:
+                api = None  # it exited or was stopped: start another
             try:
                 if api is None:
-                    api = _Api.connect(self._namespace)
+                    api = self._api = _ApiProcess.start(self._namespace)
                     log.info(
                         "reading ConfigMap %s and the worker Jobs in namespace %s through the Kubernetes API "
                         "every %gs; switch changes become Events",
@@ -214,19 +222,19 @@ class ClusterWatch:
                 self._failed(exc.problem)
             except Exception as exc:  # never let the thread die: the next poll tries again
                 self._failed(f"{type(exc).__name__}: {exc}"[:300])
-            if api is not None:
+            if api is not None and api.alive:
                 self._write_events(api)
             self._wake.wait(self._poll_seconds)
+        if api is not None:
+            api.close()
 
-    def _read(self, api: _Api) -> None:
+    def _read(self, api: _ApiProcess) -> None:
         assert self.configmap is not None
         with self._lock:
             config = self._config
-        configmap = api.get_configmap(self.configmap)
-        self._resource_version = ((configmap or {}).get("metadata") or {}).get("resourceVersion", "")
-        who, who_problem = _stamp(configmap, self.configmap)
-        paused: tuple[PausedTask, ...] | None = None
         paused_problem: str | None = None
+        jobs: dict[str, Any] | None = None
+        rule = None
         document = config.config.document if config is not None else None
         if document is None:
             paused_problem = "the config is unusable, so the scheduler submits nothing (it fails closed)"
@@ -234,14 +242,28 @@ class ClusterWatch:
             try:
                 rule, release_selector = pause_rule_from(document)
             except ValueError as exc:
-                rule, release_selector = None, {}
                 paused_problem = f"cannot read the scheduler's settings: {exc} (the scheduler fails closed on it)"
-            if rule is None:
-                paused = () if paused_problem is None else None
-            else:
-                jobs = api.list_jobs(label_selector(release_selector))
-                paused = tuple(paused_tasks(jobs, rule))
+            if rule is not None:
+                jobs = {
+                    "selector": label_selector(release_selector),
+                    "worker_selector": dict(rule.selector),
+                    "tasks": list(rule.tasks),
+                    "pause_after_failures": rule.pause_after_failures,
+                }
+        started = time.monotonic()
+        answer = api.ask({"call": "read", "configmap": self.configmap, "jobs": jobs})
+        configmap = answer.get("configmap")
+        self._resource_version = ((configmap or {}).get("metadata") or {}).get("resourceVersion", "")
+        who, who_problem = _stamp(configmap, self.configmap)
+        paused: tuple[PausedTask, ...] | None = None
+        if jobs is not None:
+            paused = tuple(PausedTask(str(t), int(n), str(last)) for t, n, last in answer.get("paused") or ())
+            self._metrics.jobs_listed.set(answer.get("jobs") or 0)
+            self._metrics.list_pages.set(answer.get("pages") or 0)
+        elif paused_problem is None:
+            paused = ()  # no tasks declared: none paused
         self.facts = ClusterFacts(who, who_problem, paused, paused_problem, time.time(), None)
+        self._metrics.api_read_seconds.set(time.monotonic() - started)
         self._metrics.record_api_read(True)
         self._metrics.paused_tasks.set(len(paused or ()))
         if self._logged_problem is not None:
@@ -264,7 +286,7 @@ class ClusterWatch:
             log.warning("%s: GET /v1/autonomy keeps the last answer read, with its age", problem)
             self._logged_problem = problem
 
-    def _write_events(self, api: _Api) -> None:
+    def _write_events(self, api: _ApiProcess) -> None:
         with self._lock:
             changes, self._changes = self._changes, []
         for change in changes:
@@ -282,7 +304,7 @@ class ClusterWatch:
                 self._pod_name,
             )
             try:
-                created = api.create_event(event)
+                created = bool(api.ask({"call": "event", "event": event}).get("created"))
             except ApiProblem as exc:
                 self._metrics.event_failures.inc()
                 if exc.problem != self._logged_event_problem:
@@ -339,85 +361,84 @@ def _event(
     }
 
 
-class ApiProblem(Exception):
-    def __init__(self, problem: str) -> None:
-        super().__init__(problem)
-        self.problem = problem
+class _ApiProcess:
+    """The API process (api_process.py): one request, one answer, each a line of JSON."""
 
-
-class _Api:
-    """The three calls, with the official client; JSON in and out (no model classes)."""
-
-    def __init__(self, api_client: Any, namespace: str) -> None:
-        from kubernetes import client
-
-        self._core = client.CoreV1Api(api_client)
-        self._batch = client.BatchV1Api(api_client)
-        self.namespace = namespace
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self._process = process
+        self._buffer = b""
+        self.namespace = ""
 
     @classmethod
-    def connect(cls, namespace: str | None) -> _Api:
+    def start(cls, namespace: str | None) -> _ApiProcess:
+        command = [sys.executable, "-m", "leviathan_control_plane.api_process", "--namespace", namespace or ""]
         try:
-            from kubernetes import client
-        except ImportError as exc:
-            raise ApiProblem(f"the kubernetes client is not installed: {exc}") from None
+            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        except OSError as exc:
+            raise ApiProblem(f"cannot start the Kubernetes API process: {exc}"[:300]) from None
+        api = cls(process)
+        first = api._answer()
+        if "namespace" not in first:
+            api.close()
+            raise ApiProblem(str(first.get("problem") or "the Kubernetes API process did not start"))
+        api.namespace = str(first["namespace"])
+        return api
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The answer to one request; ApiProblem for a failed call, and when the process does not answer."""
         try:
-            configuration = load_configuration()  # no retries of its own: the next poll is the retry
-        except CredentialsError as exc:
-            raise ApiProblem(f"cannot load Kubernetes credentials: {exc}"[:300]) from None
-        namespace = namespace or (pod_namespace() if in_cluster() else kubeconfig_namespace())
-        if not namespace:
-            raise ApiProblem(f"cannot tell the namespace: set {NAMESPACE_ENV}")
-        return cls(client.ApiClient(configuration), namespace)
+            assert self._process.stdin is not None
+            self._process.stdin.write(json.dumps(request).encode() + b"\n")
+            self._process.stdin.flush()
+        except (OSError, ValueError):
+            self.close()
+            raise ApiProblem(self._gone()) from None
+        answer = self._answer()
+        if "problem" in answer:
+            raise ApiProblem(str(answer["problem"]))
+        return answer
 
-    def get_configmap(self, name: str) -> dict[str, Any] | None:
-        return self._call(
-            f"get configmaps/{name}",
-            lambda: self._core.read_namespaced_config_map(
-                name, self.namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-            ),
-            missing_ok=True,
-        )
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=5)
 
-    def list_jobs(self, selector: str) -> list[dict[str, Any]]:
-        answer = self._call(
-            "list jobs.batch",
-            lambda: self._batch.list_namespaced_job(
-                self.namespace, label_selector=selector, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-            ),
-        )
-        items = (answer or {}).get("items")
-        if not isinstance(items, list):
-            raise ApiProblem("the Kubernetes API answered list jobs.batch with something that is not a Job list")
-        return items
+    def _gone(self) -> str:
+        code = self._process.poll()
+        return f"the Kubernetes API process exited ({'code ' + str(code) if code is not None else 'stopped'})"
 
-    def create_event(self, event: dict[str, Any]) -> bool:
-        """True when created; False when another replica already recorded this change."""
-        answer = self._call(
-            "create events",
-            lambda: self._core.create_namespaced_event(
-                self.namespace, event, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-            ),
-            exists_ok=True,
-        )
-        return answer is not None
-
-    def _call(self, what: str, request: Any, missing_ok: bool = False, exists_ok: bool = False) -> Any:
-        from kubernetes.client.exceptions import ApiException
-
+    def _answer(self) -> dict[str, Any]:
+        """The next line it writes, within ANSWER_SECONDS; the process is stopped if it takes longer."""
+        assert self._process.stdout is not None
+        deadline = time.monotonic() + ANSWER_SECONDS
+        fd = self._process.stdout.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.close()
+                    raise ApiProblem(
+                        f"the Kubernetes API process gave no answer in {ANSWER_SECONDS:g}s; it is started again"
+                    )
+                if not selector.select(remaining):
+                    continue
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    self.close()
+                    raise ApiProblem(self._gone())
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
         try:
-            response = request()
-        except ApiException as exc:
-            if (exc.status == 404 and missing_ok) or (exc.status == 409 and exists_ok):
-                return None
-            hint = ": check the control plane's Role" if exc.status in (401, 403) else ""
-            raise ApiProblem(
-                f"Kubernetes API answered {what} in namespace {self.namespace} with {exc.status} {exc.reason}{hint}"
-            ) from None
-        except Exception as exc:  # urllib3 and socket errors: the API is unreachable
-            reason = getattr(exc, "reason", None) or exc
-            raise ApiProblem(f"cannot reach the Kubernetes API for {what}: {type(reason).__name__}"[:300]) from None
-        try:
-            return json.loads(response.data)
+            answer = json.loads(line)
         except ValueError:
-            raise ApiProblem(f"the Kubernetes API answered {what} with something that is not JSON") from None
+            answer = None
+        if not isinstance(answer, dict):
+            self.close()
+            raise ApiProblem("the Kubernetes API process answered something that is not JSON")
+        return answer
