@@ -175,7 +175,7 @@ def test_an_event_that_cannot_be_written_is_logged_once_and_counted(emulator, st
     assert detail(server)["kubernetes_api_problem"] is None
 
 
-# ---- issue 20: the Job list in pages, read by a process of its own ----------------------------------
+# ---- issue 20: the Job list in pages, decoded by a process of its own ------------------------------
 
 
 def paged(pages: list[list[dict]], gone_at: int | None = None):
@@ -248,28 +248,47 @@ def test_a_job_with_a_huge_annotation_is_counted_like_any_other(emulator, start)
     assert [p["consecutive_failures"] for p in body["paused_tasks"]] == [3]
 
 
-def api_processes(server: ControlPlaneServer) -> list[int]:
-    """The server's child processes running leviathan_control_plane.api_process."""
+def decoders(server: ControlPlaneServer) -> list[int]:
+    """The server's child processes running leviathan_control_plane.list_parser."""
     found = []
     for task in Path(f"/proc/{server.process.pid}/task").iterdir():
         for pid in (task / "children").read_text().split():
-            if b"leviathan_control_plane.api_process" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if b"leviathan_control_plane.list_parser" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 found.append(int(pid))
     return found
 
 
-def test_the_api_calls_run_in_a_process_of_their_own_started_again_if_it_dies(emulator, start):
+def test_the_job_list_is_decoded_in_a_process_of_its_own_started_again_if_it_dies(emulator, start):
     emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
     emulator.seed(*(failed_job(minute) for minute in (10, 20, 30)))
     server = start()
     first = detail_after_api_read(server)
-    [reader] = api_processes(server)
+    [reader] = decoders(server)
     os.kill(reader, signal.SIGKILL)
     # The next poll (every 10 s) finds it gone and starts another before it reads.
     body = detail_after_api_read(server, since=first["kubernetes_api_read_at"], timeout=25)
     assert body["kubernetes_api_problem"] is None
     assert body["paused_tasks"] == first["paused_tasks"]
-    [again] = api_processes(server)
+    [again] = decoders(server)
     assert again != reader
     server.stop()
     eventually(lambda: not Path(f"/proc/{again}").exists() or b"zombie" in Path(f"/proc/{again}/status").read_bytes())
+
+
+def test_a_list_that_is_not_a_job_list_is_a_problem_and_the_next_read_recovers(emulator, start):
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
+    emulator.seed(*(failed_job(minute) for minute in (10, 20, 30)))
+    # The first list breaks off mid-page (its second item is not a Job); the decoder must stay in step.
+    emulator.react(lambda k: k[ON_LIST][:1] << {"items": [failed_job(40), 7, failed_job(50)]})
+    server = start()
+    eventually(lambda: "not a Job list" in (detail(server)["kubernetes_api_problem"] or ""), timeout=10)
+    assert detail(server)["kubernetes_api_problem"] == (
+        "the Kubernetes API answered list jobs.batch with something that is not a Job list "
+        "(its item 2 is not an object)"
+    )
+    assert detail(server)["paused_tasks"] is None
+    [reader] = decoders(server)
+    body = detail_after_api_read(server, timeout=25)
+    assert body["kubernetes_api_problem"] is None
+    assert [p["consecutive_failures"] for p in body["paused_tasks"]] == [3]
+    assert decoders(server) == [reader]  # the same decoder, still in step

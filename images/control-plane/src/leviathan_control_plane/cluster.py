@@ -8,13 +8,15 @@ as an Event on the ConfigMap. Requests only copy the last answer, with its
 age. An API failure is a reported problem (a field and a metric), never an
 error answer and never a change of the switch.
 
-The calls themselves are made by a process of their own (api_process.py), which
-reads the Job list page by page and answers with the paused tasks only: the server
-process never loads the kubernetes client nor decodes an API answer, so no list,
-however long, holds up /v1/autonomy/status (issue 20). Used only when
-LEVIATHAN_CONFIGMAP names the ConfigMap (the chart sets it with
-controlPlane.kubernetesApi.enabled), so a local run, the tests and `make bench`
-never start it.
+The Job list is asked for in pages (limit/continue), and each page's body is
+decoded, item by item, by a process of its own (list_parser.py), which answers
+with the paused tasks: this thread only copies bytes, so decoding thousands of
+Jobs never holds the GIL that /v1/autonomy/status needs, and no list is ever
+held whole in either process (issue 20).
+
+Used only when LEVIATHAN_CONFIGMAP names the ConfigMap (the chart sets it with
+controlPlane.kubernetesApi.enabled); the kubernetes client is imported in the
+thread, so a local run, the tests and `make bench` never load it.
 """
 
 from __future__ import annotations
@@ -35,23 +37,33 @@ from datetime import UTC, datetime
 from typing import Any
 
 from leviathan_config import ConfigState, printable
-from leviathan_config.worker_jobs import PausedTask, label_selector, pause_rule_from
-from leviathan_control_plane.api_process import NAMESPACE_ENV as NAMESPACE_ENV  # app.py reads it from here
-from leviathan_control_plane.api_process import STAMP_ANNOTATION, ApiProblem
+from leviathan_config.job_list import CHUNK_BYTES, PAGE_SIZE
+from leviathan_config.kube_credentials import (
+    CredentialsError,
+    in_cluster,
+    kubeconfig_namespace,
+    load_configuration,
+    pod_namespace,
+)
+from leviathan_config.worker_jobs import PausedTask, PauseRule, label_selector, pause_rule_from
 from leviathan_control_plane.autonomy import Reported
 from leviathan_control_plane.metrics import ControlPlaneMetrics
 
 log = logging.getLogger(__name__)
 
 CONFIGMAP_ENV = "LEVIATHAN_CONFIGMAP"
+NAMESPACE_ENV = "LEVIATHAN_NAMESPACE"
 POD_NAME_ENV = "LEVIATHAN_POD_NAME"
-# STAMP_ANNOTATION is written by the chart's MutatingAdmissionPolicy (chart/templates/identity-stamp.yaml).
+# Written by the chart's MutatingAdmissionPolicy (chart/templates/identity-stamp.yaml).
+STAMP_ANNOTATION = "autonomy.leviathan.io/switched-by"
 STAMP_NOT_YET = "unknown (no flip seen yet)"
 COMPONENT = "leviathan-control-plane"
 POLL_SECONDS = 10.0
-# The longest the API process may take for one answer (a list of many pages included) before it is
-# stopped and started again at the next poll.
-ANSWER_SECONDS = 60.0
+# (connect, read) seconds for one API call: the next poll is the retry.
+REQUEST_TIMEOUT = (3.0, 5.0)
+# The longest the list decoder may take to answer after a page's body; then it is stopped
+# (and started again at the next poll).
+DECODER_SECONDS = 30.0
 NO_ACCESS = (
     f"no Kubernetes API access ({CONFIGMAP_ENV} is not set: controlPlane.kubernetesApi.enabled=false, or a local run)"
 )
@@ -160,7 +172,6 @@ class ClusterWatch:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._api: _ApiProcess | None = None
         self._resource_version = ""
         self._logged_problem: str | None = None
         self._logged_event_problem: str | None = None
@@ -193,8 +204,6 @@ class ClusterWatch:
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-        if self._api is not None:
-            self._api.close()  # an answer under way ends now
         if self._thread is not None:
             self._thread.join(timeout=1.0)  # a daemon thread: an API call under way must not hold up shutdown
             self._thread = None
@@ -202,14 +211,12 @@ class ClusterWatch:
     # ---- the thread ----------------------------------------------------------------
 
     def _run(self) -> None:
-        api: _ApiProcess | None = None
+        api: _Api | None = None
         while not self._stopping.is_set():
             self._wake.clear()
-            if api is not None and not api.alive:
-                api = None  # it exited or was stopped: start another
             try:
                 if api is None:
-                    api = self._api = _ApiProcess.start(self._namespace)
+                    api = _Api.connect(self._namespace)
                     log.info(
                         "reading ConfigMap %s and the worker Jobs in namespace %s through the Kubernetes API "
                         "every %gs; switch changes become Events",
@@ -222,19 +229,21 @@ class ClusterWatch:
                 self._failed(exc.problem)
             except Exception as exc:  # never let the thread die: the next poll tries again
                 self._failed(f"{type(exc).__name__}: {exc}"[:300])
-            if api is not None and api.alive:
+            if api is not None:
                 self._write_events(api)
             self._wake.wait(self._poll_seconds)
         if api is not None:
             api.close()
 
-    def _read(self, api: _ApiProcess) -> None:
+    def _read(self, api: _Api) -> None:
         assert self.configmap is not None
         with self._lock:
             config = self._config
+        configmap = api.get_configmap(self.configmap)
+        self._resource_version = ((configmap or {}).get("metadata") or {}).get("resourceVersion", "")
+        who, who_problem = _stamp(configmap, self.configmap)
+        paused: tuple[PausedTask, ...] | None = None
         paused_problem: str | None = None
-        jobs: dict[str, Any] | None = None
-        rule = None
         document = config.config.document if config is not None else None
         if document is None:
             paused_problem = "the config is unusable, so the scheduler submits nothing (it fails closed)"
@@ -242,28 +251,17 @@ class ClusterWatch:
             try:
                 rule, release_selector = pause_rule_from(document)
             except ValueError as exc:
+                rule, release_selector = None, {}
                 paused_problem = f"cannot read the scheduler's settings: {exc} (the scheduler fails closed on it)"
-            if rule is not None:
-                jobs = {
-                    "selector": label_selector(release_selector),
-                    "worker_selector": dict(rule.selector),
-                    "tasks": list(rule.tasks),
-                    "pause_after_failures": rule.pause_after_failures,
-                }
-        started = time.monotonic()
-        answer = api.ask({"call": "read", "configmap": self.configmap, "jobs": jobs})
-        configmap = answer.get("configmap")
-        self._resource_version = ((configmap or {}).get("metadata") or {}).get("resourceVersion", "")
-        who, who_problem = _stamp(configmap, self.configmap)
-        paused: tuple[PausedTask, ...] | None = None
-        if jobs is not None:
-            paused = tuple(PausedTask(str(t), int(n), str(last)) for t, n, last in answer.get("paused") or ())
-            self._metrics.jobs_listed.set(answer.get("jobs") or 0)
-            self._metrics.list_pages.set(answer.get("pages") or 0)
-        elif paused_problem is None:
-            paused = ()  # no tasks declared: none paused
+            if rule is None:
+                paused = () if paused_problem is None else None
+            else:
+                started = time.monotonic()
+                paused, listed, pages = api.paused_tasks(label_selector(release_selector), rule)
+                self._metrics.api_read_seconds.set(time.monotonic() - started)
+                self._metrics.jobs_listed.set(listed)
+                self._metrics.list_pages.set(pages)
         self.facts = ClusterFacts(who, who_problem, paused, paused_problem, time.time(), None)
-        self._metrics.api_read_seconds.set(time.monotonic() - started)
         self._metrics.record_api_read(True)
         self._metrics.paused_tasks.set(len(paused or ()))
         if self._logged_problem is not None:
@@ -286,7 +284,7 @@ class ClusterWatch:
             log.warning("%s: GET /v1/autonomy keeps the last answer read, with its age", problem)
             self._logged_problem = problem
 
-    def _write_events(self, api: _ApiProcess) -> None:
+    def _write_events(self, api: _Api) -> None:
         with self._lock:
             changes, self._changes = self._changes, []
         for change in changes:
@@ -304,7 +302,7 @@ class ClusterWatch:
                 self._pod_name,
             )
             try:
-                created = bool(api.ask({"call": "event", "event": event}).get("created"))
+                created = api.create_event(event)
             except ApiProblem as exc:
                 self._metrics.event_failures.inc()
                 if exc.problem != self._logged_event_problem:
@@ -361,61 +359,202 @@ def _event(
     }
 
 
-class _ApiProcess:
-    """The API process (api_process.py): one request, one answer, each a line of JSON."""
+class ApiProblem(Exception):
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+class _Api:
+    """The three calls, with the official client; JSON in and out (no model classes)."""
+
+    def __init__(self, api_client: Any, namespace: str) -> None:
+        from kubernetes import client
+
+        self._core = client.CoreV1Api(api_client)
+        self._batch = client.BatchV1Api(api_client)
+        self.namespace = namespace
+        self._decoder: _Decoder | None = None
+
+    @classmethod
+    def connect(cls, namespace: str | None) -> _Api:
+        try:
+            from kubernetes import client
+        except ImportError as exc:
+            raise ApiProblem(f"the kubernetes client is not installed: {exc}") from None
+        try:
+            configuration = load_configuration()  # no retries of its own: the next poll is the retry
+        except CredentialsError as exc:
+            raise ApiProblem(f"cannot load Kubernetes credentials: {exc}"[:300]) from None
+        namespace = namespace or (pod_namespace() if in_cluster() else kubeconfig_namespace())
+        if not namespace:
+            raise ApiProblem(f"cannot tell the namespace: set {NAMESPACE_ENV}")
+        return cls(client.ApiClient(configuration), namespace)
+
+    def get_configmap(self, name: str) -> dict[str, Any] | None:
+        return self._call(
+            f"get configmaps/{name}",
+            lambda: self._core.read_namespaced_config_map(
+                name, self.namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+            ),
+            missing_ok=True,
+        )
+
+    def paused_tasks(self, selector: str, rule: PauseRule) -> tuple[tuple[PausedTask, ...], int, int]:
+        """The paused tasks, from every Job the selector matches, page by page; and the Jobs and pages read.
+
+        The decoder process asks for each page; this thread sends the request and copies the body
+        to it as it streams in. A list that cannot be read to its last page is an ApiProblem.
+        """
+        what = "list jobs.batch"
+        if self._decoder is None or not self._decoder.alive:
+            self._decoder = _Decoder.start()
+        decoder = self._decoder
+        decoder.send_line(
+            {
+                "call": "tally",
+                "worker_selector": dict(rule.selector),
+                "tasks": list(rule.tasks),
+                "pause_after_failures": rule.pause_after_failures,
+            }
+        )
+        while True:
+            answer = decoder.answer()
+            if "fetch" not in answer:
+                break
+            token = answer["fetch"]
+            try:
+                response = self._request(
+                    what,
+                    lambda token=token: self._batch.list_namespaced_job(
+                        self.namespace,
+                        label_selector=selector,
+                        limit=PAGE_SIZE,
+                        **({"_continue": token} if token else {}),
+                        _preload_content=False,
+                        _request_timeout=REQUEST_TIMEOUT,
+                    ),
+                )
+            except ApiProblem:
+                decoder.abort()
+                raise
+            try:
+                for chunk in response.stream(CHUNK_BYTES):
+                    decoder.send_frame(chunk)
+            except ApiProblem:
+                response.close()
+                raise
+            except Exception as exc:  # urllib3 and socket errors while the body streams in
+                response.close()
+                decoder.abort()
+                reason = getattr(exc, "reason", None) or exc
+                raise ApiProblem(
+                    f"the Kubernetes API broke off {what} while it was read: {type(reason).__name__}"
+                ) from None
+            response.release_conn()
+            decoder.end_body()
+        if "problem" in answer:
+            raise ApiProblem(str(answer["problem"]))
+        try:
+            paused = tuple(PausedTask(str(t), int(n), str(last)) for t, n, last in answer["paused"])
+            return paused, int(answer["jobs"]), int(answer["pages"])
+        except (KeyError, TypeError, ValueError):
+            decoder.close()
+            raise ApiProblem("the Job-list decoder answered something else than paused tasks") from None
+
+    def close(self) -> None:
+        if self._decoder is not None:
+            self._decoder.close()
+
+    def create_event(self, event: dict[str, Any]) -> bool:
+        """True when created; False when another replica already recorded this change."""
+        answer = self._call(
+            "create events",
+            lambda: self._core.create_namespaced_event(
+                self.namespace, event, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+            ),
+            exists_ok=True,
+        )
+        return answer is not None
+
+    def _call(self, what: str, request: Any, missing_ok: bool = False, exists_ok: bool = False) -> Any:
+        response = self._request(what, request, missing_ok, exists_ok)
+        if response is None:
+            return None
+        try:
+            return json.loads(response.data)
+        except ValueError:
+            raise ApiProblem(f"the Kubernetes API answered {what} with something that is not JSON") from None
+
+    def _request(self, what: str, request: Any, missing_ok: bool = False, exists_ok: bool = False) -> Any:
+        """The response, its body not read yet; None for a tolerated 404 or 409."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return request()
+        except ApiException as exc:
+            if (exc.status == 404 and missing_ok) or (exc.status == 409 and exists_ok):
+                return None
+            hint = ": check the control plane's Role" if exc.status in (401, 403) else ""
+            if exc.status == 410 and what.startswith("list"):
+                hint = (
+                    ": the list changed too much while it was read page by page (its continue token expired); "
+                    "the next poll lists again"
+                )
+            raise ApiProblem(
+                f"Kubernetes API answered {what} in namespace {self.namespace} with {exc.status} {exc.reason}{hint}"
+            ) from None
+        except Exception as exc:  # urllib3 and socket errors: the API is unreachable
+            reason = getattr(exc, "reason", None) or exc
+            raise ApiProblem(f"cannot reach the Kubernetes API for {what}: {type(reason).__name__}"[:300]) from None
+
+
+class _Decoder:
+    """The Job-list decoder process (list_parser.py): request lines and body frames in, answer lines out."""
 
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self._process = process
         self._buffer = b""
-        self.namespace = ""
 
     @classmethod
-    def start(cls, namespace: str | None) -> _ApiProcess:
-        command = [sys.executable, "-m", "leviathan_control_plane.api_process", "--namespace", namespace or ""]
+    def start(cls) -> _Decoder:
+        command = [sys.executable, "-m", "leviathan_control_plane.list_parser"]
         try:
             process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         except OSError as exc:
-            raise ApiProblem(f"cannot start the Kubernetes API process: {exc}"[:300]) from None
-        api = cls(process)
-        first = api._answer()
-        if "namespace" not in first:
-            api.close()
-            raise ApiProblem(str(first.get("problem") or "the Kubernetes API process did not start"))
-        api.namespace = str(first["namespace"])
-        return api
+            raise ApiProblem(f"cannot start the Job-list decoder: {exc}"[:300]) from None
+        decoder = cls(process)
+        if not decoder.answer().get("ready"):
+            decoder.close()
+            raise ApiProblem("the Job-list decoder did not start")
+        return decoder
 
     @property
     def alive(self) -> bool:
         return self._process.poll() is None
 
-    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
-        """The answer to one request; ApiProblem for a failed call, and when the process does not answer."""
+    def send_line(self, request: dict[str, Any]) -> None:
+        self._write(json.dumps(request).encode() + b"\n")
+
+    def send_frame(self, data: bytes) -> None:
+        if data:
+            self._write(len(data).to_bytes(4, "big") + data)
+
+    def end_body(self) -> None:
+        self._write((0).to_bytes(4, "big"))
+
+    def abort(self) -> None:
+        """The request for a page failed: the decoder drops the list and says so."""
         try:
-            assert self._process.stdin is not None
-            self._process.stdin.write(json.dumps(request).encode() + b"\n")
-            self._process.stdin.flush()
-        except (OSError, ValueError):
-            self.close()
-            raise ApiProblem(self._gone()) from None
-        answer = self._answer()
-        if "problem" in answer:
-            raise ApiProblem(str(answer["problem"]))
-        return answer
+            self._write((0xFFFFFFFF).to_bytes(4, "big"))
+            self.answer()
+        except ApiProblem:
+            pass  # it is stopped: the next list starts another
 
-    def close(self) -> None:
-        if self._process.poll() is None:
-            self._process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._process.wait(timeout=5)
-
-    def _gone(self) -> str:
-        code = self._process.poll()
-        return f"the Kubernetes API process exited ({'code ' + str(code) if code is not None else 'stopped'})"
-
-    def _answer(self) -> dict[str, Any]:
-        """The next line it writes, within ANSWER_SECONDS; the process is stopped if it takes longer."""
+    def answer(self) -> dict[str, Any]:
+        """Its next line, within DECODER_SECONDS; it is stopped if it takes longer."""
         assert self._process.stdout is not None
-        deadline = time.monotonic() + ANSWER_SECONDS
+        deadline = time.monotonic() + DECODER_SECONDS
         fd = self._process.stdout.fileno()
         with selectors.DefaultSelector() as selector:
             selector.register(fd, selectors.EVENT_READ)
@@ -424,7 +563,7 @@ class _ApiProcess:
                 if remaining <= 0:
                     self.close()
                     raise ApiProblem(
-                        f"the Kubernetes API process gave no answer in {ANSWER_SECONDS:g}s; it is started again"
+                        f"the Job-list decoder gave no answer in {DECODER_SECONDS:g}s; it is started again"
                     )
                 if not selector.select(remaining):
                     continue
@@ -440,5 +579,28 @@ class _ApiProcess:
             answer = None
         if not isinstance(answer, dict):
             self.close()
-            raise ApiProblem("the Kubernetes API process answered something that is not JSON")
+            raise ApiProblem("the Job-list decoder answered something that is not JSON")
         return answer
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=5)
+        for pipe in (self._process.stdin, self._process.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()  # type: ignore[union-attr]
+
+    def _write(self, data: bytes) -> None:
+        try:
+            assert self._process.stdin is not None
+            self._process.stdin.write(data)
+            self._process.stdin.flush()
+        except (OSError, ValueError):
+            self.close()
+            raise ApiProblem(self._gone()) from None
+
+    def _gone(self) -> str:
+        code = self._process.poll()
+        how = f"code {code}" if code is not None else "stopped"
+        return f"the Job-list decoder exited ({how}); it is started again"
