@@ -45,6 +45,7 @@ TARGET_P99 = 1.0
 POLICY_NS, PLAIN_NS = "leviathan-bench", "leviathan-bench-nopolicy"
 CONFIGMAP = "leviathan-autonomy-config"
 API = "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"
+KEEPER = "leviathan-e2e-param-informer-keeper"
 
 
 def render(namespace: str) -> list[dict]:
@@ -78,8 +79,50 @@ class Bench:
     def set_up(self) -> None:
         for namespace in (POLICY_NS, PLAIN_NS):
             self.namespace_with_configmap(namespace)
+        self.keep_param_informer()
         self.admission.create_validating_admission_policy(self.policy_object)
         self.admission.create_validating_admission_policy_binding(self.binding)
+
+    def keep_param_informer(self) -> None:
+        """The e2e suite's do-nothing binding with paramKind ConfigMap (tests/e2e/conftest.py), left in place.
+
+        kube-apiserver stops its ConfigMap param informer for good once no binding uses that paramKind
+        (kubernetes/kubernetes#133827): without it, the next run's policy would never see its ConfigMap.
+        """
+        policy = {
+            "metadata": {"name": KEEPER},
+            "spec": {
+                "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": ["leviathan.io"],
+                            "apiVersions": ["v1"],
+                            "operations": ["CREATE"],
+                            "resources": ["no-such-objects"],
+                        }
+                    ]
+                },
+                "validations": [{"expression": "true"}],
+            },
+        }
+        binding = {
+            "metadata": {"name": KEEPER},
+            "spec": {
+                "policyName": KEEPER,
+                "validationActions": ["Deny"],
+                "paramRef": {"name": KEEPER, "namespace": "default", "parameterNotFoundAction": "Allow"},
+            },
+        }
+        for create, body in (
+            (self.admission.create_validating_admission_policy, policy),
+            (self.admission.create_validating_admission_policy_binding, binding),
+        ):
+            try:
+                create(body)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
 
     def namespace_with_configmap(self, namespace: str) -> None:
         deadline = time.monotonic() + 300
