@@ -145,6 +145,14 @@ class Bench:
             time.sleep(0.02)
         return times
 
+    def bind_policy(self, bound: bool) -> None:
+        if not bound:
+            with contextlib.suppress(ApiException):
+                self.admission.delete_validating_admission_policy_binding(self.policy)
+            return
+        self.admission.create_validating_admission_policy_binding(self.binding)
+        self.policy_trials(1)  # a refusal once disabled proves the binding is in force; left on
+
     def tear_down(self) -> None:
         for namespace in (POLICY_NS, cluster_scale.ANNOTATION_NS):  # thousands of Jobs: one request, not one each
             with contextlib.suppress(ApiException):
@@ -227,7 +235,9 @@ def main() -> int:
         print_time_to_safe(policy, scheduler)
         bench.policy_trials(0)  # the switch back on
         if os.environ.get("LEVIATHAN_BENCH_SCALE") != "0":
-            scaled = cluster_scale.run(POLICY_NS, bench.text, bench.policy_trials, bench.namespace_with_configmap)
+            scaled = cluster_scale.run(
+                POLICY_NS, bench.text, bench.policy_trials, bench.namespace_with_configmap, bench.bind_policy
+            )
     finally:
         bench.tear_down()
     met = percentile(policy, 0.99) <= TARGET_P99

@@ -64,6 +64,7 @@ REQUEST_TIMEOUT = (3.0, 5.0)
 # The longest the list decoder may take to answer after a page's body; then it is stopped
 # (and started again at the next poll).
 DECODER_SECONDS = 30.0
+SWITCH_INTERVAL = 0.001
 NO_ACCESS = (
     f"no Kubernetes API access ({CONFIGMAP_ENV} is not set: controlPlane.kubernetesApi.enabled=false, or a local run)"
 )
@@ -198,6 +199,13 @@ class ClusterWatch:
         if not self.enabled or self._thread is not None:
             return
         self.facts = ClusterFacts(None, "not read yet", None, "not read yet", None, "not read yet")
+        # The client's import is about a second of Python: done here, before the server takes requests
+        # (lifespan start-up), not in the thread while it answers them.
+        with contextlib.suppress(ImportError):  # the thread reports it
+            import kubernetes.client  # noqa: F401
+        # The thread runs Python between its reads (building requests, copying bodies): with a 1 ms
+        # switch interval the event loop gets the GIL back within 1 ms, not 5.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         self._thread = threading.Thread(target=self._run, name="kubernetes-api", daemon=True)
         self._thread.start()
 

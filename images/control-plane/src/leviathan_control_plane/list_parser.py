@@ -27,7 +27,9 @@ so it never outlives the server.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -38,6 +40,7 @@ from leviathan_config.worker_jobs import JobTally, PauseRule
 
 END = 0
 ABORT = 0xFFFFFFFF
+DECODER_NICENESS = 10
 
 
 class Aborted(Exception):
@@ -103,6 +106,9 @@ def say(message: dict[str, Any]) -> None:
 def main() -> int:
     # Ctrl-C in a terminal reaches the whole process group: the server stops, and this one with it (stdin closes).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Below the server on a busy node: a status request must not wait for a core while a list is decoded.
+    with contextlib.suppress(OSError):
+        os.nice(DECODER_NICENESS)
     stdin = sys.stdin.buffer
     say({"ready": True})
     while line := stdin.readline():
