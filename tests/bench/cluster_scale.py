@@ -13,7 +13,9 @@ policy namespace, and 150 Jobs with a 200 KB annotation each in a namespace of t
   time-to-safe    the admission policy path (cluster.py's trial) in the same namespace.
 
 LEVIATHAN_BENCH_BIN names another venv's bin directory (leviathan-control-plane, python with
-the scheduler) to measure another checkout the same way, e.g. main's, for a before/after table.
+the scheduler) to measure another checkout instead; LEVIATHAN_BENCH_BEFORE_BIN one to measure as
+well, on the same Jobs, in rows marked "before" (e.g. main's .venv/bin): a before/after table
+from one run. The targets are checked on this checkout's rows.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from support.control_plane import free_port  # noqa: E402
 from support.kubelet_volume import publish  # noqa: E402
 
 BIN = Path(os.environ.get("LEVIATHAN_BENCH_BIN") or REPO / ".venv" / "bin")
+BEFORE_BIN = Path(os.environ["LEVIATHAN_BENCH_BEFORE_BIN"]) if os.environ.get("LEVIATHAN_BENCH_BEFORE_BIN") else None
 WINDOW = 25.0
 POLL_INTERVAL = 0.055
 TOKEN = "bench-token-0123456789abcdef0123456789abcdef"
@@ -59,6 +62,7 @@ CP_REQUEST_MIB, SCHEDULER_TARGET_MIB = 96, 128
 class Row:
     case: str
     jobs: int
+    bin: Path = BIN
     cp_steady: float = 0.0
     cp_peak: float = 0.0
     read_seconds: float | None = None
@@ -100,7 +104,7 @@ def status_kib(pid: int, key: str) -> int:
 class Server:
     """A control plane on 127.0.0.1, from BIN, with or without API access to `namespace`."""
 
-    def __init__(self, work: Path, namespace: str, api: bool) -> None:
+    def __init__(self, work: Path, namespace: str, api: bool, bin: Path) -> None:
         self.port = free_port()
         env = {
             "PATH": os.environ["PATH"],
@@ -113,7 +117,7 @@ class Server:
         if api:
             env["LEVIATHAN_CONFIGMAP"] = CONFIGMAP
         self.log = open(work / f"server-{'on' if api else 'off'}.log", "wb")  # noqa: SIM115 - closed in stop()
-        command = [str(BIN / "leviathan-control-plane"), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        command = [str(bin / "leviathan-control-plane"), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         deadline = time.monotonic() + 30
@@ -154,7 +158,7 @@ class Server:
 
 
 def measure_control_plane(work: Path, namespace: str, row: Row) -> None:
-    on, off = Server(work, namespace, api=True), Server(work, namespace, api=False)
+    on, off = Server(work, namespace, True, row.bin), Server(work, namespace, False, row.bin)
     samples: list[float] = []
     peak_hwm = [0.0]
     stop = threading.Event()
@@ -213,7 +217,8 @@ def measure_tick(work: Path, namespace: str, row: Row, slot: int) -> None:
     stderr = work / "tick.log"
     with open(stderr, "wb") as log:
         started = time.monotonic()
-        process = subprocess.Popen([str(BIN / "python"), str(REPO / "tests/bench/tick_probe.py")], env=env, stderr=log)
+        probe = [str(row.bin / "python"), str(REPO / "tests/bench/tick_probe.py")]
+        process = subprocess.Popen(probe, env=env, stderr=log)
         _, code, usage = os.wait4(process.pid, 0)
         row.tick_seconds = time.monotonic() - started
     process.returncode = os.waitstatus_to_exitcode(code)
@@ -270,24 +275,27 @@ def run(
                 policy_bound(True)
                 print(f"  created {count - made} finished worker Jobs in {took:.0f} s", flush=True)
                 made = count
-            row = Row(f"{count:,} Jobs", count)
-            measure_control_plane(work, policy_ns, row)
-            slot += 1
-            measure_tick(work, policy_ns, row, slot)
-            row.tts = trials(TTS_TRIALS)
-            rows.append(row)
-            print_row(row, flush=True)
+            for bin in [BIN] + ([BEFORE_BIN] if BEFORE_BIN else []):
+                row = Row(f"{count:,} Jobs" + (" (before)" if bin != BIN else ""), count, bin)
+                measure_control_plane(work, policy_ns, row)
+                slot += 1
+                measure_tick(work, policy_ns, row, slot)
+                row.tts = trials(TTS_TRIALS) if bin == BIN else []
+                rows.append(row)
+                print_row(row, flush=True)
         ensure_namespace(ANNOTATION_NS)
         annotated = scale.worker_jobs(
             settings, ANNOTATION_NS, ANNOTATED_JOBS, newest, annotation_bytes=ANNOTATION_BYTES
         )
         scale.create_finished(ANNOTATION_NS, annotated, concurrency=4)
-        row = Row(f"{ANNOTATED_JOBS} x {ANNOTATION_BYTES // 1000} KB annotation", ANNOTATED_JOBS)
-        measure_control_plane(work, ANNOTATION_NS, row)
-        slot += 1
-        measure_tick(work, ANNOTATION_NS, row, slot)
-        rows.append(row)
-        print_row(row, flush=True)
+        for bin in [BIN] + ([BEFORE_BIN] if BEFORE_BIN else []):
+            label = f"{ANNOTATED_JOBS} x {ANNOTATION_BYTES // 1000} KB annotation"
+            row = Row(label + (" (before)" if bin != BIN else ""), ANNOTATED_JOBS, bin)
+            measure_control_plane(work, ANNOTATION_NS, row)
+            slot += 1
+            measure_tick(work, ANNOTATION_NS, row, slot)
+            rows.append(row)
+            print_row(row, flush=True)
     return report(rows)
 
 
@@ -323,11 +331,12 @@ def print_row(row: Row, flush: bool = False) -> None:
 
 
 def report(rows: list[Row]) -> bool:
-    print(f"scale (control plane and tick from {BIN}; RSS of the server and its children, MiB):")
+    before = f", before: {BEFORE_BIN}" if BEFORE_BIN else ""
+    print(f"scale (control plane and tick from {BIN}{before}; RSS of the server and its children, MiB):")
     print(HEADER)
     for row in rows:
         print_row(row)
-    by_jobs = {row.jobs: row for row in rows if row.case.endswith("Jobs")}
+    by_jobs = {row.jobs: row for row in rows if row.case.endswith("Jobs") and row.bin == BIN}
     zero, big = by_jobs[0], by_jobs[max(CASES)]
     results = []
 
