@@ -75,6 +75,7 @@ class Row:
     tick_pages: int = 0
     tick_exit: int = 0
     tts: list[float] = field(default_factory=list)
+    timeouts: int = 0  # status requests with no answer within 10 s
 
 
 # ---- processes ----------------------------------------------------------------------------
@@ -177,7 +178,12 @@ def measure_control_plane(work: Path, namespace: str, row: Row) -> None:
         while True:
             for server, latencies in ((on, row.on), (off, row.off)):
                 began = time.perf_counter()
-                status, _ = server.get("/v1/autonomy/status")
+                try:
+                    status, _ = server.get("/v1/autonomy/status")
+                except TimeoutError:  # a stall of 10 s or more: counted as it lasted, then on with a new connection
+                    server.connection.close()
+                    status = 200
+                    row.timeouts += 1
                 latencies.append(time.perf_counter() - began)
                 if status != 200:
                     raise SystemExit(f"bench-cluster: /v1/autonomy/status answered {status}")
@@ -325,7 +331,8 @@ def print_row(row: Row, flush: bool = False) -> None:
         f"  {row.case + listed:<27} {row.cp_steady:8.0f} / {row.cp_peak:4.0f} MiB {read:>7} {triple(row.on):>19} ms "
         f"{triple(row.off):>13} ms {row.tick_seconds:7.2f} {row.tick_peak:9.0f} "
         f"{row.tick_requests:>10} ({row.tick_pages}) {ms(row.tts, 0.99):>6}ms"
-        + ("" if row.tick_exit == 0 else f"  tick exit {row.tick_exit}"),
+        + ("" if row.tick_exit == 0 else f"  tick exit {row.tick_exit}")
+        + ("" if not row.timeouts else f"  {row.timeouts} status request(s) unanswered in 10 s"),
         flush=flush,
     )
 
