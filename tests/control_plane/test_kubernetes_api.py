@@ -209,7 +209,7 @@ def test_the_job_list_is_read_page_by_page_and_the_pause_spans_pages(emulator, s
     pages = [[failed_job(30), succeeded_job(5)], [failed_job(20)], [], [failed_job(10)]]
     emulator.react(lambda k: k[ON_LIST] << paged(pages))
     server = start()
-    body = detail_after_api_read(server)
+    body = detail_after_api_read(server, timeout=30)
     assert body["paused_tasks"] == [
         {"task": "inventory", "consecutive_failures": 3, "last_failed_job": "leviathan-worker-inventory-30"}
     ]
@@ -227,7 +227,7 @@ def test_an_expired_continue_token_is_a_problem_never_a_wrong_pause(emulator, st
     pages = [[failed_job(30)], [failed_job(20)], [failed_job(10)]]
     emulator.react(lambda k: k[ON_LIST] << paged(pages, gone_at=2))
     server = start()
-    eventually(lambda: "410" in (detail(server)["kubernetes_api_problem"] or ""), timeout=10)
+    eventually(lambda: "410" in (detail(server)["kubernetes_api_problem"] or ""), timeout=30)
     body = detail(server)
     assert body["kubernetes_api_problem"] == (
         "Kubernetes API answered list jobs.batch in namespace leviathan with 410 Gone: the list changed too much "
@@ -244,7 +244,7 @@ def test_a_job_with_a_huge_annotation_is_counted_like_any_other(emulator, start)
     for manifest in bulky:
         manifest["metadata"]["annotations"]["example.com/blob"] = "x" * 1_000_000
     emulator.seed(*bulky)
-    body = detail_after_api_read(start())
+    body = detail_after_api_read(start(), timeout=30)
     assert [p["consecutive_failures"] for p in body["paused_tasks"]] == [3]
 
 
@@ -262,11 +262,11 @@ def test_the_job_list_is_decoded_in_a_process_of_its_own_started_again_if_it_die
     emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
     emulator.seed(*(failed_job(minute) for minute in (10, 20, 30)))
     server = start()
-    first = detail_after_api_read(server)
+    first = detail_after_api_read(server, timeout=30)
     [reader] = decoders(server)
     os.kill(reader, signal.SIGKILL)
     # The next poll (every 10 s) finds it gone and starts another before it reads.
-    body = detail_after_api_read(server, since=first["kubernetes_api_read_at"], timeout=25)
+    body = detail_after_api_read(server, since=first["kubernetes_api_read_at"], timeout=40)
     assert body["kubernetes_api_problem"] is None
     assert body["paused_tasks"] == first["paused_tasks"]
     [again] = decoders(server)
@@ -281,14 +281,14 @@ def test_a_list_that_is_not_a_job_list_is_a_problem_and_the_next_read_recovers(e
     # The first list breaks off mid-page (its second item is not a Job); the decoder must stay in step.
     emulator.react(lambda k: k[ON_LIST][:1] << {"items": [failed_job(40), 7, failed_job(50)]})
     server = start()
-    eventually(lambda: "not a Job list" in (detail(server)["kubernetes_api_problem"] or ""), timeout=10)
+    eventually(lambda: "not a Job list" in (detail(server)["kubernetes_api_problem"] or ""), timeout=30)
     assert detail(server)["kubernetes_api_problem"] == (
         "the Kubernetes API answered list jobs.batch with something that is not a Job list "
         "(its item 2 is not an object)"
     )
     assert detail(server)["paused_tasks"] is None
     [reader] = decoders(server)
-    body = detail_after_api_read(server, timeout=25)
+    body = detail_after_api_read(server, timeout=40)
     assert body["kubernetes_api_problem"] is None
     assert [p["consecutive_failures"] for p in body["paused_tasks"]] == [3]
     assert decoders(server) == [reader]  # the same decoder, still in step
