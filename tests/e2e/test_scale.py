@@ -8,7 +8,8 @@ a couple of polls, each replica (server and its Job-list decoder) staying under 
 
 Runs after the runbook module (which uninstalls its release) and before the enforcement
 module, which installs its own: this one creates the Jobs, installs the release, and at the
-end deletes the Jobs with one request and uninstalls. About four minutes on the local control plane.
+end deletes the Jobs with one request and uninstalls. About 80 s on the local control plane
+(10,000 Jobs made in 43 s), six minutes when the machine is busy with other work.
 LEVIATHAN_E2E_SCALE_JOBS sets another count (e.g. 1000 for a quick run).
 """
 
