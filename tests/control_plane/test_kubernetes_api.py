@@ -8,6 +8,8 @@ file says, and GET /v1/autonomy answers 200 with what is not known and why.
 from __future__ import annotations
 
 import copy
+import os
+import signal
 from pathlib import Path
 
 import kmock
@@ -15,7 +17,7 @@ import pytest
 
 from support.api_read import detail, detail_after_api_read
 from support.control_plane import ControlPlaneServer, bearer, eventually
-from support.emulator import CONFIGMAPS, NAMESPACE, KubeEmulator, finished_status, job
+from support.emulator import CONFIGMAPS, NAMESPACE, KubeEmulator, finished_status, job, job_list
 from support.kubelet_volume import publish
 
 CONFIGMAP = "leviathan-autonomy-config"
@@ -284,3 +286,122 @@ def test_an_event_that_cannot_be_written_is_logged_once_and_counted(emulator, st
     assert server.status() == {"autonomy_enabled": False, "source": f"configmap:{mount / 'dev.yaml'}"}
     assert server.logs().count("cannot record the switch change as an Event") == 1
     assert detail(server)["kubernetes_api_problem"] is None
+
+
+# ---- issue 20: the Job list in pages, decoded by a process of its own ------------------------------
+
+
+def paged(pages: list[list[dict]], gone_at: int | None = None):
+    """A list reaction answering page n+1 to `continue: page-n` (kmock does not page); 410 Gone for `gone_at`."""
+
+    def answer(request: kmock.Request):
+        token = request.params.get("continue") or ""
+        index = int(token.removeprefix("page-")) if token else 0
+        if index == gone_at:
+            status = {"kind": "Status", "status": "Failure", "reason": "Expired", "code": 410, "message": "too old"}
+            return kmock.Response(status=410, payload=status)
+        body = job_list(pages[index])
+        if index + 1 < len(pages):
+            body["metadata"] = {"continue": f"page-{index + 1}"}
+        return body
+
+    return answer
+
+
+def succeeded_job(minute: int) -> dict:
+    manifest = failed_job(minute)
+    manifest["status"] = finished_status("Complete")
+    return manifest
+
+
+ON_LIST = (kmock.action.LIST, kmock.resource("batch/v1/jobs"))
+
+
+def test_the_job_list_is_read_page_by_page_and_the_pause_spans_pages(emulator, start):
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
+    pages = [[failed_job(30), succeeded_job(5)], [failed_job(20)], [], [failed_job(10)]]
+    emulator.react(lambda k: k[ON_LIST] << paged(pages))
+    server = start()
+    body = detail_after_api_read(server, timeout=30)
+    assert body["paused_tasks"] == [
+        {"task": "inventory", "consecutive_failures": 3, "last_failed_job": "leviathan-worker-inventory-30"}
+    ]
+    first_read = emulator.params("LIST")[:4]
+    assert [p.get("continue") for p in first_read] == [None, "page-1", "page-2", "page-3"]
+    assert {p["limit"] for p in first_read} == {"500"}
+    metrics = server.get("/metrics").body.decode()
+    assert "leviathan_kubernetes_api_jobs_listed 4.0" in metrics
+    assert "leviathan_kubernetes_api_list_pages 4.0" in metrics
+
+
+def test_an_expired_continue_token_is_a_problem_never_a_wrong_pause(emulator, start, mount):
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
+    # Only two of the three failures are on the pages before the token expires: reading on would say "not paused".
+    pages = [[failed_job(30)], [failed_job(20)], [failed_job(10)]]
+    emulator.react(lambda k: k[ON_LIST] << paged(pages, gone_at=2))
+    server = start()
+    eventually(lambda: "410" in (detail(server)["kubernetes_api_problem"] or ""), timeout=30)
+    body = detail(server)
+    assert body["kubernetes_api_problem"] == (
+        "Kubernetes API answered list jobs.batch in namespace leviathan with 410 Gone: the list changed too much "
+        "while it was read page by page (its continue token expired); the next poll lists again"
+    )
+    assert body["paused_tasks"] is None and body["paused_tasks_problem"] == body["kubernetes_api_problem"]
+    assert server.status() == {"autonomy_enabled": True, "source": f"configmap:{mount / 'dev.yaml'}"}
+    assert "leviathan_kubernetes_api_read_failing 1.0" in server.get("/metrics").body.decode()
+
+
+def test_a_job_with_a_huge_annotation_is_counted_like_any_other(emulator, start):
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
+    bulky = [failed_job(minute) for minute in (10, 20, 30)]
+    for manifest in bulky:
+        manifest["metadata"]["annotations"]["example.com/blob"] = "x" * 1_000_000
+    emulator.seed(*bulky)
+    body = detail_after_api_read(start(), timeout=30)
+    assert [p["consecutive_failures"] for p in body["paused_tasks"]] == [3]
+
+
+def decoders(server: ControlPlaneServer) -> list[int]:
+    """The server's child processes running leviathan_control_plane.list_parser."""
+    found = []
+    for task in Path(f"/proc/{server.process.pid}/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            if b"leviathan_control_plane.list_parser" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(int(pid))
+    return found
+
+
+def test_the_job_list_is_decoded_in_a_process_of_its_own_started_again_if_it_dies(emulator, start):
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
+    emulator.seed(*(failed_job(minute) for minute in (10, 20, 30)))
+    server = start()
+    first = detail_after_api_read(server, timeout=30)
+    [reader] = decoders(server)
+    os.kill(reader, signal.SIGKILL)
+    # The next poll (every 10 s) finds it gone and starts another before it reads.
+    body = detail_after_api_read(server, since=first["kubernetes_api_read_at"], timeout=40)
+    assert body["kubernetes_api_problem"] is None
+    assert body["paused_tasks"] == first["paused_tasks"]
+    [again] = decoders(server)
+    assert again != reader
+    server.stop()
+    eventually(lambda: not Path(f"/proc/{again}").exists() or b"zombie" in Path(f"/proc/{again}/status").read_bytes())
+
+
+def test_a_list_that_is_not_a_job_list_is_a_problem_and_the_next_read_recovers(emulator, start):
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
+    emulator.seed(*(failed_job(minute) for minute in (10, 20, 30)))
+    # The first list breaks off mid-page (its second item is not a Job); the decoder must stay in step.
+    emulator.react(lambda k: k[ON_LIST][:1] << {"items": [failed_job(40), 7, failed_job(50)]})
+    server = start()
+    eventually(lambda: "not a Job list" in (detail(server)["kubernetes_api_problem"] or ""), timeout=30)
+    assert detail(server)["kubernetes_api_problem"] == (
+        "the Kubernetes API answered list jobs.batch with something that is not a Job list "
+        "(its item 2 is not an object)"
+    )
+    assert detail(server)["paused_tasks"] is None
+    [reader] = decoders(server)
+    body = detail_after_api_read(server, timeout=40)
+    assert body["kubernetes_api_problem"] is None
+    assert [p["consecutive_failures"] for p in body["paused_tasks"]] == [3]
+    assert decoders(server) == [reader]  # the same decoder, still in step

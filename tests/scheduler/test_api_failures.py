@@ -90,17 +90,24 @@ def test_invalid_job_exits_7_with_the_server_message(enabled_config, run_schedul
 
 
 @pytest.mark.parametrize(
-    "answer",
-    [{"kind": "Status", "status": "Success"}, b"<html>maintenance</html>", {"items": "none"}],
-    ids=["no items", "not JSON", "items not a list"],
+    ("answer", "why"),
+    [
+        ({"kind": "Status", "status": "Success"}, "it has no items"),
+        (b"<html>maintenance</html>", "it is not a JSON object"),
+        ({"items": "none"}, "its items are not a list"),
+        ({"items": [{"metadata": {}}, 7]}, "its item 2 is not an object"),
+        (b'{"items": [{"metadata": {"name": "a"}}', "it ends before the list does"),
+    ],
+    ids=["no items", "not JSON", "items not a list", "an item not an object", "cut short"],
 )
-def test_a_list_answer_that_is_not_a_job_list_exits_7(enabled_config, run_scheduler, emulator, answer):
+def test_a_list_answer_that_is_not_a_job_list_exits_7(enabled_config, run_scheduler, emulator, answer, why):
     emulator.react(lambda k: k[ON_LIST] << answer)
     result = run_scheduler()
     assert result.returncode == EXIT_API_REJECTED
     assert failure_line(result.stderr) == (
-        "✗ Kubernetes API answered list batch/jobs with something that is not a Job list"
+        f"✗ Kubernetes API answered list batch/jobs with something that is not a Job list ({why})"
     )
+    assert "Submitted" not in result.stderr
     assert emulator.requests() == [LIST]
     assert_no_traceback(result)
 

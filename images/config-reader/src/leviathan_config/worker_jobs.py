@@ -3,12 +3,14 @@
 The scheduler decides from these which tasks it does not submit; the control
 plane reports the same decision in GET /v1/autonomy. One definition here, so
 the two can never disagree about which tasks are paused. Pure functions over
-Job manifests (dicts as the API returns them): no API calls.
+Job manifests (dicts as the API returns them), and JobTally, which keeps only what
+the rule and the scheduler's plan need of a list read page by page: no API calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -67,43 +69,108 @@ def submitted_slot(job: Mapping[str, Any]) -> int:
         return -1
 
 
-def failure_streaks(jobs: list[dict[str, Any]], selector: Mapping[str, str]) -> dict[str, tuple[int, str]]:
-    """Per task: how many of its newest finished worker Jobs failed in a row, and the newest of them.
+class JobTally:
+    """What both sidecars keep of the release's Jobs, fed one Job at a time while a list streams in.
 
-    A Complete Job ends the streak, and so does a failed one the operator marked resumed
-    (RESUMED_ANNOTATION); Jobs still running are left out.
+    Never a Job itself: per declared task (all tasks when `tasks` is None) the number of
+    active worker Jobs, the newest scheduled minute, and the failed Jobs newer than its
+    newest finished Job that ends a streak (name, minute, uid: about 200 bytes each,
+    dropped as soon as a newer success is seen); the number of active worker Jobs in
+    all; and the owner references of the Job named `tick_job`. A Job with huge
+    annotations or labels costs no more than these.
     """
-    by_task: dict[str, list[dict[str, Any]]] = {}
-    for job in jobs:
+
+    def __init__(
+        self, selector: Mapping[str, str], tasks: Iterable[str] | None = None, tick_job: str | None = None
+    ) -> None:
+        self._selector = dict(selector)
+        self._tasks = None if tasks is None else frozenset(tasks)
+        self._tick_job = tick_job
+        self.jobs = 0
+        self.active_total = 0
+        self.active_by_task: Counter[str] = Counter()
+        self.newest_slot: dict[str, int] = {}
+        self.tick_job_owners: list[dict[str, str]] | None = None
+        # task -> the newest streak-ending Job's (minute, name), and {name: (minute, uid)} of failures after it.
+        self._breakers: dict[str, tuple[int, str]] = {}
+        self._failures: dict[str, dict[str, tuple[int, str]]] = {}
+
+    def add(self, job: Mapping[str, Any]) -> None:
+        self.jobs += 1
+        metadata = job.get("metadata") or {}
+        name = metadata.get("name") or ""
+        if self._tick_job and name == self._tick_job:
+            self.tick_job_owners = [
+                {key: str(reference.get(key) or "") for key in ("kind", "name", "uid")}
+                for reference in metadata.get("ownerReferences") or []
+                if isinstance(reference, Mapping)
+            ]
+        if not is_ours(job, self._selector):
+            return
+        active = is_active(job)
+        self.active_total += active
         task = task_of(job)
-        if task is not None and is_ours(job, selector) and not is_active(job):
-            by_task.setdefault(task, []).append(job)
-    streaks: dict[str, tuple[int, str]] = {}
-    for task, finished in by_task.items():
-        finished.sort(key=lambda job: (submitted_slot(job), (job.get("metadata") or {}).get("name", "")), reverse=True)
-        count, last = 0, ""
-        for job in finished:
-            metadata = job.get("metadata") or {}
-            if not has_failed(job) or (metadata.get("annotations") or {}).get(RESUMED_ANNOTATION) == "true":
-                break
-            count += 1
-            last = last or metadata.get("name", "")
-        if count:
-            streaks[task] = (count, last)
-    return streaks
+        if task is None or (self._tasks is not None and task not in self._tasks):
+            return
+        slot = submitted_slot(job)
+        self.newest_slot[task] = max(self.newest_slot.get(task, -1), slot)
+        if active:
+            self.active_by_task[task] += 1
+            return
+        key = (slot, name)
+        breaker = self._breakers.get(task)
+        if breaker is not None and key <= breaker:
+            return  # older than a success: outside the streak
+        if has_failed(job) and (metadata.get("annotations") or {}).get(RESUMED_ANNOTATION) != "true":
+            self._failures.setdefault(task, {})[name] = (slot, str(metadata.get("uid") or ""))
+        else:
+            self._breakers[task] = key
+            failures = self._failures.get(task, {})
+            self._failures[task] = {n: f for n, f in failures.items() if (f[0], n) > key}
+
+    def streaks(self) -> dict[str, tuple[int, str]]:
+        """Per task: how many of its newest finished worker Jobs failed in a row, and the newest of them.
+
+        A Complete Job ends the streak, and so does a failed one the operator marked resumed
+        (RESUMED_ANNOTATION); Jobs still running are left out.
+        """
+        streaks = {}
+        for task, failures in self._failures.items():
+            if failures:
+                newest = max(failures, key=lambda name: (failures[name][0], name))
+                streaks[task] = (len(failures), newest)
+        return streaks
+
+    def uid_of_failed(self, task: str, name: str) -> str | None:
+        return (self._failures.get(task, {}).get(name) or (0, ""))[1] or None
+
+    def paused(self, rule: PauseRule) -> list[PausedTask]:
+        """The declared tasks whose last `pause_after_failures` finished worker Jobs all failed, in declared order."""
+        if not rule.pause_after_failures:
+            return []
+        streaks = self.streaks()
+        paused = []
+        for task in rule.tasks:
+            count, last = streaks.get(task, (0, ""))
+            if count >= rule.pause_after_failures:
+                paused.append(PausedTask(task, count, last))
+        return paused
 
 
-def paused_tasks(jobs: list[dict[str, Any]], rule: PauseRule) -> list[PausedTask]:
-    """The declared tasks whose last `pause_after_failures` finished worker Jobs all failed, in declared order."""
-    if not rule.pause_after_failures:
-        return []
-    streaks = failure_streaks(jobs, rule.selector)
-    paused = []
-    for task in rule.tasks:
-        count, last = streaks.get(task, (0, ""))
-        if count >= rule.pause_after_failures:
-            paused.append(PausedTask(task, count, last))
-    return paused
+def failure_streaks(jobs: Iterable[Mapping[str, Any]], selector: Mapping[str, str]) -> dict[str, tuple[int, str]]:
+    """JobTally.streaks over a list of Jobs."""
+    tally = JobTally(selector)
+    for job in jobs:
+        tally.add(job)
+    return tally.streaks()
+
+
+def paused_tasks(jobs: Iterable[Mapping[str, Any]], rule: PauseRule) -> list[PausedTask]:
+    """JobTally.paused over a list of Jobs (of the declared tasks only)."""
+    tally = JobTally(rule.selector, rule.tasks)
+    for job in jobs:
+        tally.add(job)
+    return tally.paused(rule)
 
 
 def pause_rule_from(document: Mapping[str, Any]) -> tuple[PauseRule | None, Mapping[str, str]]:

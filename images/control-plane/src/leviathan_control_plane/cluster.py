@@ -8,6 +8,12 @@ as an Event on the ConfigMap. Requests only copy the last answer, with its
 age. An API failure is a reported problem (a field and a metric), never an
 error answer and never a change of the switch.
 
+The Job list is asked for in pages (limit/continue), and each page's body is
+decoded, item by item, by a process of its own (list_parser.py), which answers
+with the paused tasks: this thread only copies bytes, so decoding thousands of
+Jobs never holds the GIL that /v1/autonomy/status needs, and no list is ever
+held whole in either process (issue 20).
+
 Used only when LEVIATHAN_CONFIGMAP names the ConfigMap (the chart sets it with
 controlPlane.kubernetesApi.enabled); the kubernetes client is imported in the
 thread, so a local run, the tests and `make bench` never load it.
@@ -15,9 +21,14 @@ thread, so a local run, the tests and `make bench` never load it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
+import selectors
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -26,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from leviathan_config import ConfigState, printable, read_settings_file, settings_path_from_env
+from leviathan_config.job_list import CHUNK_BYTES, PAGE_SIZE
 from leviathan_config.kube_credentials import (
     CredentialsError,
     in_cluster,
@@ -33,7 +45,7 @@ from leviathan_config.kube_credentials import (
     load_configuration,
     pod_namespace,
 )
-from leviathan_config.worker_jobs import PausedTask, label_selector, pause_rule_from, paused_tasks
+from leviathan_config.worker_jobs import PausedTask, PauseRule, label_selector, pause_rule_from
 from leviathan_control_plane.autonomy import Reported
 from leviathan_control_plane.metrics import ControlPlaneMetrics
 
@@ -58,6 +70,10 @@ COMPONENT = "leviathan-control-plane"
 POLL_SECONDS = 10.0
 # (connect, read) seconds for one API call: the next poll is the retry.
 REQUEST_TIMEOUT = (3.0, 5.0)
+# The longest the list decoder may take to answer after a page's body; then it is stopped
+# (and started again at the next poll).
+DECODER_SECONDS = 30.0
+SWITCH_INTERVAL = 0.001
 NO_ACCESS = (
     f"no Kubernetes API access ({CONFIGMAP_ENV} is not set: controlPlane.kubernetesApi.enabled=false, or a local run)"
 )
@@ -195,6 +211,13 @@ class ClusterWatch:
         if not self.enabled or self._thread is not None:
             return
         self.facts = ClusterFacts(None, "not read yet", None, "not read yet", None, "not read yet")
+        # The client's import is about a second of Python: done here, before the server takes requests
+        # (lifespan start-up), not in the thread while it answers them.
+        with contextlib.suppress(ImportError):  # the thread reports it
+            import kubernetes.client  # noqa: F401
+        # The thread runs Python between its reads (building requests, copying bodies): with a 1 ms
+        # switch interval the event loop gets the GIL back within 1 ms, not 5.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         self._thread = threading.Thread(target=self._run, name="kubernetes-api", daemon=True)
         self._thread.start()
 
@@ -229,6 +252,8 @@ class ClusterWatch:
             if api is not None:
                 self._write_events(api)
             self._wake.wait(self._poll_seconds)
+        if api is not None:
+            api.close()
 
     def _read(self, api: _Api) -> None:
         assert self.configmap is not None
@@ -256,8 +281,11 @@ class ClusterWatch:
             if rule is None:
                 paused = () if paused_problem is None else None
             else:
-                jobs = api.list_jobs(label_selector(release_selector))
-                paused = tuple(paused_tasks(jobs, rule))
+                started = time.monotonic()
+                paused, listed, pages = api.paused_tasks(label_selector(release_selector), rule)
+                self._metrics.api_read_seconds.set(time.monotonic() - started)
+                self._metrics.jobs_listed.set(listed)
+                self._metrics.list_pages.set(pages)
         self.facts = ClusterFacts(who, who_problem, paused, paused_problem, time.time(), None)
         self._metrics.record_api_read(True)
         self._metrics.paused_tasks.set(len(paused or ()))
@@ -380,6 +408,7 @@ class _Api:
         self._core = client.CoreV1Api(api_client)
         self._batch = client.BatchV1Api(api_client)
         self.namespace = namespace
+        self._decoder: _Decoder | None = None
 
     @classmethod
     def connect(cls, namespace: str | None) -> _Api:
@@ -405,17 +434,71 @@ class _Api:
             missing_ok=True,
         )
 
-    def list_jobs(self, selector: str) -> list[dict[str, Any]]:
-        answer = self._call(
-            "list jobs.batch",
-            lambda: self._batch.list_namespaced_job(
-                self.namespace, label_selector=selector, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-            ),
+    def paused_tasks(self, selector: str, rule: PauseRule) -> tuple[tuple[PausedTask, ...], int, int]:
+        """The paused tasks, from every Job the selector matches, page by page; and the Jobs and pages read.
+
+        The decoder process asks for each page; this thread sends the request and copies the body
+        to it as it streams in. A list that cannot be read to its last page is an ApiProblem.
+        """
+        what = "list jobs.batch"
+        if self._decoder is None or not self._decoder.alive:
+            self._decoder = _Decoder.start()
+        decoder = self._decoder
+        decoder.send_line(
+            {
+                "call": "tally",
+                "worker_selector": dict(rule.selector),
+                "tasks": list(rule.tasks),
+                "pause_after_failures": rule.pause_after_failures,
+            }
         )
-        items = (answer or {}).get("items")
-        if not isinstance(items, list):
-            raise ApiProblem("the Kubernetes API answered list jobs.batch with something that is not a Job list")
-        return items
+        while True:
+            answer = decoder.answer()
+            if "fetch" not in answer:
+                break
+            token = answer["fetch"]
+            try:
+                response = self._request(
+                    what,
+                    lambda token=token: self._batch.list_namespaced_job(
+                        self.namespace,
+                        label_selector=selector,
+                        limit=PAGE_SIZE,
+                        **({"_continue": token} if token else {}),
+                        _preload_content=False,
+                        _request_timeout=REQUEST_TIMEOUT,
+                    ),
+                )
+            except ApiProblem:
+                decoder.abort()
+                raise
+            try:
+                for chunk in response.stream(CHUNK_BYTES):
+                    decoder.send_frame(chunk)
+            except ApiProblem:
+                response.close()
+                raise
+            except Exception as exc:  # urllib3 and socket errors while the body streams in
+                response.close()
+                decoder.abort()
+                reason = getattr(exc, "reason", None) or exc
+                raise ApiProblem(
+                    f"the Kubernetes API broke off {what} while it was read: {type(reason).__name__}"
+                ) from None
+            response.release_conn()
+            decoder.end_body()
+        if "problem" in answer:
+            raise ApiProblem(str(answer["problem"]))
+        try:
+            paused = tuple(PausedTask(str(t), int(n), str(last)) for t, n, last in answer["paused"])
+            return paused, int(answer["jobs"]), int(answer["pages"])
+        except (KeyError, TypeError, ValueError):
+            decoder.close()
+            raise ApiProblem("the Job-list decoder answered something else than paused tasks") from None
+
+    def close(self) -> None:
+        if self._decoder is not None:
+            self._decoder.close()
 
     def create_event(self, event: dict[str, Any]) -> bool:
         """True when created; False when another replica already recorded this change."""
@@ -429,21 +512,129 @@ class _Api:
         return answer is not None
 
     def _call(self, what: str, request: Any, missing_ok: bool = False, exists_ok: bool = False) -> Any:
+        response = self._request(what, request, missing_ok, exists_ok)
+        if response is None:
+            return None
+        try:
+            return json.loads(response.data)
+        except ValueError:
+            raise ApiProblem(f"the Kubernetes API answered {what} with something that is not JSON") from None
+
+    def _request(self, what: str, request: Any, missing_ok: bool = False, exists_ok: bool = False) -> Any:
+        """The response, its body not read yet; None for a tolerated 404 or 409."""
         from kubernetes.client.exceptions import ApiException
 
         try:
-            response = request()
+            return request()
         except ApiException as exc:
             if (exc.status == 404 and missing_ok) or (exc.status == 409 and exists_ok):
                 return None
             hint = ": check the control plane's Role" if exc.status in (401, 403) else ""
+            if exc.status == 410 and what.startswith("list"):
+                hint = (
+                    ": the list changed too much while it was read page by page (its continue token expired); "
+                    "the next poll lists again"
+                )
             raise ApiProblem(
                 f"Kubernetes API answered {what} in namespace {self.namespace} with {exc.status} {exc.reason}{hint}"
             ) from None
         except Exception as exc:  # urllib3 and socket errors: the API is unreachable
             reason = getattr(exc, "reason", None) or exc
             raise ApiProblem(f"cannot reach the Kubernetes API for {what}: {type(reason).__name__}"[:300]) from None
+
+
+class _Decoder:
+    """The Job-list decoder process (list_parser.py): request lines and body frames in, answer lines out."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self._process = process
+        self._buffer = b""
+
+    @classmethod
+    def start(cls) -> _Decoder:
+        command = [sys.executable, "-m", "leviathan_control_plane.list_parser"]
         try:
-            return json.loads(response.data)
+            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        except OSError as exc:
+            raise ApiProblem(f"cannot start the Job-list decoder: {exc}"[:300]) from None
+        decoder = cls(process)
+        if not decoder.answer().get("ready"):
+            decoder.close()
+            raise ApiProblem("the Job-list decoder did not start")
+        return decoder
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def send_line(self, request: dict[str, Any]) -> None:
+        self._write(json.dumps(request).encode() + b"\n")
+
+    def send_frame(self, data: bytes) -> None:
+        if data:
+            self._write(len(data).to_bytes(4, "big") + data)
+
+    def end_body(self) -> None:
+        self._write((0).to_bytes(4, "big"))
+
+    def abort(self) -> None:
+        """The request for a page failed: the decoder drops the list and says so."""
+        try:
+            self._write((0xFFFFFFFF).to_bytes(4, "big"))
+            self.answer()
+        except ApiProblem:
+            pass  # it is stopped: the next list starts another
+
+    def answer(self) -> dict[str, Any]:
+        """Its next line, within DECODER_SECONDS; it is stopped if it takes longer."""
+        assert self._process.stdout is not None
+        deadline = time.monotonic() + DECODER_SECONDS
+        fd = self._process.stdout.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.close()
+                    raise ApiProblem(
+                        f"the Job-list decoder gave no answer in {DECODER_SECONDS:g}s; it is started again"
+                    )
+                if not selector.select(remaining):
+                    continue
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    self.close()
+                    raise ApiProblem(self._gone())
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        try:
+            answer = json.loads(line)
         except ValueError:
-            raise ApiProblem(f"the Kubernetes API answered {what} with something that is not JSON") from None
+            answer = None
+        if not isinstance(answer, dict):
+            self.close()
+            raise ApiProblem("the Job-list decoder answered something that is not JSON")
+        return answer
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=5)
+        for pipe in (self._process.stdin, self._process.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()  # type: ignore[union-attr]
+
+    def _write(self, data: bytes) -> None:
+        try:
+            assert self._process.stdin is not None
+            self._process.stdin.write(data)
+            self._process.stdin.flush()
+        except (OSError, ValueError):
+            self.close()
+            raise ApiProblem(self._gone()) from None
+
+    def _gone(self) -> str:
+        code = self._process.poll()
+        how = f"code {code}" if code is not None else "stopped"
+        return f"the Job-list decoder exited ({how}); it is started again"

@@ -112,6 +112,21 @@ class ControlPlaneMetrics:
             "Tasks paused after failures, as of the last read of the worker Jobs.",
             registry=self.registry,
         )
+        self.jobs_listed = Gauge(
+            "leviathan_kubernetes_api_jobs_listed",
+            "Jobs in the last complete list of the release's Jobs (read page by page).",
+            registry=self.registry,
+        )
+        self.list_pages = Gauge(
+            "leviathan_kubernetes_api_list_pages",
+            "Pages (list requests) the last complete list of the release's Jobs took.",
+            registry=self.registry,
+        )
+        self.api_read_seconds = Gauge(
+            "leviathan_kubernetes_api_read_seconds",
+            "How long the last successful read through the Kubernetes API took (ConfigMap and Job list).",
+            registry=self.registry,
+        )
         self.events = Counter(
             "leviathan_switch_events",
             "Switch changes recorded as Kubernetes Events by this replica.",

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 # Shared with the control plane, which reports the same pauses (GET /v1/autonomy).
-from leviathan_config.worker_jobs import SLOT_ANNOTATION, TASK_LABEL, is_ours, submitted_slot, task_of
+from leviathan_config.worker_jobs import SLOT_ANNOTATION, TASK_LABEL
 from leviathan_scheduler.settings import Task, WorkerSettings
 
 CONFIG_ANNOTATION = "leviathan.io/config-sha256"
@@ -135,35 +135,23 @@ def build_job(
     }
 
 
-def cronjob_owner(jobs: list[dict[str, Any]], tick_job: str | None) -> dict[str, Any] | None:
-    """An owner reference to the CronJob that started this tick, taken from the tick's own Job.
+def cronjob_owner(tick_job_owners: list[dict[str, str]] | None) -> dict[str, Any] | None:
+    """An owner reference to the CronJob that started this tick, from its own Job's owner references
+    (JobTally.tick_job_owners: kind, name and uid of each, or None when the list had no such Job).
 
     Not a controller reference: the CronJob controller must not mistake worker
     Jobs for its own runs (they would count against concurrencyPolicy and the
     history limits). The garbage collector honours any owner reference, so
     deleting the CronJob (e.g. `helm uninstall`) deletes the workers too.
     """
-    for job in jobs:
-        metadata = job.get("metadata") or {}
-        if tick_job and metadata.get("name") == tick_job:
-            for reference in metadata.get("ownerReferences") or []:
-                if reference.get("kind") == "CronJob" and reference.get("uid") and reference.get("name"):
-                    return {
-                        "apiVersion": "batch/v1",
-                        "kind": "CronJob",
-                        "name": reference["name"],
-                        "uid": reference["uid"],
-                        "controller": False,
-                        "blockOwnerDeletion": False,
-                    }
+    for reference in tick_job_owners or []:
+        if reference.get("kind") == "CronJob" and reference.get("uid") and reference.get("name"):
+            return {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "name": reference["name"],
+                "uid": reference["uid"],
+                "controller": False,
+                "blockOwnerDeletion": False,
+            }
     return None
-
-
-def last_submitted(jobs: list[dict[str, Any]], selector: Mapping[str, str]) -> dict[str, int]:
-    """Per task, the newest scheduled minute among its listed worker Jobs, finished ones included."""
-    newest: dict[str, int] = {}
-    for job in jobs:
-        task = task_of(job)
-        if task is not None and is_ours(job, selector):
-            newest[task] = max(newest.get(task, -1), submitted_slot(job))
-    return newest

@@ -1,4 +1,5 @@
-"""The scheduler's API calls, with bounded retries: list and create Jobs, get its one ConfigMap and its CronJob.
+"""The scheduler's API calls, with bounded retries: list (page by page) and create Jobs, get its one ConfigMap
+and its CronJob.
 
 Plus one call that is never retried: create an Event, which only tells operators.
 
@@ -10,14 +11,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from leviathan_config.job_list import CHUNK_BYTES, PAGE_SIZE, ListError, ListRead, read_pages
 from leviathan_config.kube_credentials import CredentialsError, kubeconfig_namespace, load_configuration
+from leviathan_config.worker_jobs import JobTally
 from leviathan_scheduler.exit_codes import (
     EXIT_API_FORBIDDEN,
     EXIT_API_REJECTED,
@@ -95,25 +98,41 @@ class JobsApi:
         self._service_account = service_account
         self._sleep = sleep
 
-    def list_jobs(self, label_selector: str) -> list[dict[str, Any]]:
-        response = self._call(
-            "list",
-            lambda timeout: self._batch.list_namespaced_job(
-                self.namespace,
-                label_selector=label_selector,
-                _preload_content=False,
-                _request_timeout=timeout,
-            ),
-        )
-        try:
-            items = json.loads(response.data).get("items")
-        except (ValueError, AttributeError):
-            items = None
-        if not isinstance(items, list):
-            raise ApiFailure(
-                EXIT_API_REJECTED, f"✗ Kubernetes API answered list {JOBS} with something that is not a Job list"
+    def tally_jobs(self, label_selector: str, tally: JobTally) -> ListRead:
+        """Every Job the selector matches, page by page, each reduced into `tally` as it streams in.
+
+        The whole list is never held (docs/DECISIONS.md, issue 20). A list that cannot be read to
+        its last page (an expired continue token, a broken-off body, an answer that is not a list)
+        is an ApiFailure: the tick has not seen every Job, so it must submit nothing.
+        """
+
+        def fetch(token: str | None) -> Iterator[bytes]:
+            response = self._call(
+                "list",
+                lambda timeout: self._batch.list_namespaced_job(
+                    self.namespace,
+                    label_selector=label_selector,
+                    limit=PAGE_SIZE,
+                    **({"_continue": token} if token else {}),
+                    _preload_content=False,
+                    _request_timeout=timeout,
+                ),
             )
-        return items
+            return _body(response)
+
+        try:
+            return read_pages(fetch, tally.add)
+        except ListError as exc:
+            raise ApiFailure(
+                EXIT_API_REJECTED,
+                f"✗ Kubernetes API answered list {JOBS} with something that is not a Job list ({exc})",
+            ) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ApiFailure(
+                EXIT_API_UNAVAILABLE,
+                f"✗ Kubernetes API broke off list {JOBS} in namespace {self.namespace} while it was read "
+                f"({_describe_connection_error(exc)}): the tick has not seen every Job, so it submits nothing",
+            ) from None
 
     def create_job(self, manifest: dict[str, Any], before_retry: Callable[[], None] | None = None) -> bool:
         """True when created, False when a Job of that name already exists.
@@ -251,6 +270,13 @@ class JobsApi:
             )
         if status == 409 and verb == "create":
             raise AlreadyExists()
+        if status == 410 and verb == "list":
+            raise ApiFailure(
+                EXIT_API_REJECTED,
+                f"✗ Kubernetes API answered list {resource} in namespace {self.namespace} with 410 Gone: the list "
+                "changed too much while it was read page by page (its continue token expired); the tick has not "
+                "seen every Job, so it submits nothing (the next tick lists again)",
+            )
         if status == 429 or status >= 500:
             return f"{status} {reason}".strip()
         raise ApiFailure(
@@ -258,6 +284,19 @@ class JobsApi:
             f"✗ Kubernetes API rejected {verb} {resource} in namespace {self.namespace} "
             f"({status} {reason}): {_status_message(exc)}",
         )
+
+
+def _body(response: Any) -> Iterator[bytes]:
+    """A response's body in chunks; the connection goes back to the pool only when read to the end."""
+    finished = False
+    try:
+        yield from response.stream(CHUNK_BYTES)
+        finished = True
+    finally:
+        if finished:
+            response.release_conn()
+        else:
+            response.close()
 
 
 def _refused_by_policy(message: str) -> bool:

@@ -21,7 +21,7 @@ import yaml
 
 from leviathan_config import AutonomyConfig, ConfigState, parse_autonomy_config, read_autonomy_config
 from leviathan_config.kube_credentials import kubeconfig_namespace
-from leviathan_config.worker_jobs import PauseRule, is_active, is_ours, paused_tasks, task_of
+from leviathan_config.worker_jobs import JobTally, PauseRule, label_selector
 from leviathan_scheduler.exit_codes import (
     CONFIG_EXIT_CODES,
     EXIT_CONFIG_NOT_MOUNTED,
@@ -29,7 +29,7 @@ from leviathan_scheduler.exit_codes import (
     EXIT_OK,
     EXIT_POLICY_REFUSED,
 )
-from leviathan_scheduler.jobs import build_job, cronjob_owner, last_submitted
+from leviathan_scheduler.jobs import build_job, cronjob_owner
 from leviathan_scheduler.output import config_unusable, say
 from leviathan_scheduler.plan import Plan, plan_tick
 from leviathan_scheduler.settings import SchedulerSettings, SettingsError, load_settings
@@ -95,15 +95,13 @@ def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
             exit_code = _cronjob_not_suspended(api, options.cronjob, "this tick submits nothing")
             if exit_code is not None:
                 return exit_code
-        release_jobs = api.list_jobs(
-            ",".join(f"{key}={value}" for key, value in settings.worker.release_selector.items())
-        )
-        active = [job for job in release_jobs if is_ours(job, settings.worker.selector) and is_active(job)]
-        active_total = len(active)
-        history = last_submitted(release_jobs, settings.worker.selector)
-        paused = _paused(release_jobs, settings, api)
-        plan = plan_tick(settings, Counter(task_of(job) for job in active), active_total, history, paused)
-        owner = cronjob_owner(release_jobs, options.tick_job)
+        # Page by page, each Job reduced as it arrives: the list itself is never held (issue 20).
+        tally = JobTally(settings.worker.selector, (task.name for task in settings.tasks), options.tick_job)
+        api.tally_jobs(label_selector(settings.worker.release_selector), tally)
+        active_total = tally.active_total
+        paused = _paused(tally, settings, api)
+        plan = plan_tick(settings, tally.active_by_task, active_total, tally.newest_slot, paused)
+        owner = cronjob_owner(tally.tick_job_owners)
         if plan.submit and owner is None and options.tick_job:
             say(
                 f"… tick Job {options.tick_job} has no CronJob owner in the list: worker Jobs will outlive an uninstall"
@@ -145,26 +143,26 @@ def run_enabled_tick(config: AutonomyConfig, options: TickOptions) -> int:
     return EXIT_OK
 
 
-def _paused(jobs: list[dict[str, Any]], settings: SchedulerSettings, api: JobsApi) -> set[str]:
+def _paused(tally: JobTally, settings: SchedulerSettings, api: JobsApi) -> set[str]:
     """Tasks whose last pauseAfterFailures finished Jobs failed; one line for each, every tick, and one Event."""
     assert settings.worker is not None
     rule = PauseRule(
         tuple(task.name for task in settings.tasks), settings.worker.selector, settings.pause_after_failures
     )
-    paused = paused_tasks(jobs, rule)
+    paused = tally.paused(rule)
     for pause in paused:
         count, last = pause.consecutive_failures, pause.last_failed_job
         say(f"⏸ Task {pause.task} paused after {count} consecutive failures (last: {last})")
-        _announce_pause(api, jobs, pause.task, count, last, settings.worker.selector["app"])
+        uid = tally.uid_of_failed(pause.task, last)
+        _announce_pause(api, uid, pause.task, count, last, settings.worker.selector["app"])
     return {pause.task for pause in paused}
 
 
-def _announce_pause(api: JobsApi, jobs: list[dict[str, Any]], task: str, count: int, last: str, app: str) -> None:
+def _announce_pause(api: JobsApi, uid: str | None, task: str, count: int, last: str, app: str) -> None:
     """A Warning Event on the last failed Job, named after it: the first tick of a pause creates it,
     the next ones get AlreadyExists. It only tells operators: a failure to record it is one line."""
     from leviathan_scheduler.kube import EventNotRecorded
 
-    uid = next((j["metadata"].get("uid") for j in jobs if (j.get("metadata") or {}).get("name") == last), None)
     event = pause_event(api.namespace, task, count, last, uid, app)
     try:
         if api.create_event(event):

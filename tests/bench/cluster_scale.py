@@ -1,0 +1,381 @@
+"""The scale half of `make bench-cluster` (issue 20): the sidecars' cost as the namespace fills.
+
+For 0, 1,000 and 10,000 finished worker-shaped Jobs (tests/support/scale.py) in the bench's
+policy namespace, and 150 Jobs with a 200 KB annotation each in a namespace of their own:
+
+  control plane   two local servers against the real API server, started fresh for each case:
+                  one with API access (LEVIATHAN_CONFIGMAP), one without, polled side by side
+                  (GET /v1/autonomy/status, ~18 requests/s each) for WINDOW seconds after the
+                  first complete read; RSS of the process and its children sampled every 50 ms
+                  (steady: the median; peak: the largest sample or the server's own VmHWM).
+  scheduler       one real tick (tests/bench/tick_probe.py counts its HTTP requests): wall time,
+                  peak RSS (the child's rusage), requests; the workers it submits are deleted after.
+  time-to-safe    the admission policy path (cluster.py's trial) in the same namespace.
+
+LEVIATHAN_BENCH_BIN names another venv's bin directory (leviathan-control-plane, python with
+the scheduler) to measure another checkout instead; LEVIATHAN_BENCH_BEFORE_BIN one to measure as
+well, on the same Jobs, in rows marked "before" (e.g. main's .venv/bin): a before/after table
+from one run. The targets are checked on this checkout's rows.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubernetes import client, config
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO / "tests")]
+
+from support import scale  # noqa: E402
+from support.control_plane import free_port  # noqa: E402
+from support.kubelet_volume import publish  # noqa: E402
+
+BIN = Path(os.environ.get("LEVIATHAN_BENCH_BIN") or REPO / ".venv" / "bin")
+BEFORE_BIN = Path(os.environ["LEVIATHAN_BENCH_BEFORE_BIN"]) if os.environ.get("LEVIATHAN_BENCH_BEFORE_BIN") else None
+WINDOW = 25.0
+POLL_INTERVAL = 0.055
+TOKEN = "bench-token-0123456789abcdef0123456789abcdef"
+CONFIGMAP = "leviathan-autonomy-config"
+# LEVIATHAN_BENCH_CASES=0,200 for a quick try; the targets are checked at the largest.
+CASES = tuple(int(n) for n in os.environ.get("LEVIATHAN_BENCH_CASES", "0,1000,10000").split(","))
+ANNOTATION_NS = "leviathan-bench-annotations"
+ANNOTATED_JOBS, ANNOTATION_BYTES = 150, 200_000
+TTS_TRIALS = 15
+# The chart's control-plane container (chart/values.yaml controlPlane.resources).
+CP_REQUEST_MIB, SCHEDULER_TARGET_MIB = 96, 128
+
+
+@dataclass
+class Row:
+    case: str
+    jobs: int
+    bin: Path = BIN
+    cp_steady: float = 0.0
+    cp_peak: float = 0.0
+    read_seconds: float | None = None
+    listed: int | None = None
+    on: list[float] = field(default_factory=list)
+    off: list[float] = field(default_factory=list)
+    tick_seconds: float = 0.0
+    tick_peak: float = 0.0
+    tick_requests: int = 0
+    tick_pages: int = 0
+    tick_exit: int = 0
+    tts: list[float] = field(default_factory=list)
+    timeouts: int = 0  # status requests with no answer within 10 s
+
+
+# ---- processes ----------------------------------------------------------------------------
+
+
+def tree(pid: int) -> list[int]:
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            pids += tree(int(child))
+    return pids
+
+
+def status_kib(pid: int, key: str) -> int:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(rf"^{key}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+class Server:
+    """A control plane on 127.0.0.1, from BIN, with or without API access to `namespace`."""
+
+    def __init__(self, work: Path, namespace: str, api: bool, bin: Path) -> None:
+        self.port = free_port()
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(work),
+            "KUBECONFIG": os.environ["KUBECONFIG"],
+            "LEVIATHAN_AUTONOMY_CONFIG": str(work / "autonomy" / "dev.yaml"),
+            "LEVIATHAN_CONTROL_PLANE_TOKEN_FILE": str(work / "token" / "token"),
+            "LEVIATHAN_NAMESPACE": namespace,
+        }
+        if api:
+            env["LEVIATHAN_CONFIGMAP"] = CONFIGMAP
+        self.log = open(work / f"server-{'on' if api else 'off'}.log", "wb")  # noqa: SIM115 - closed in stop()
+        command = [str(bin / "leviathan-control-plane"), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if self.get("/readyz")[0] == 200:
+                    break
+            except OSError:
+                self.connection.close()
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise SystemExit(f"bench-cluster: the control plane did not start; see {self.log.name}")
+            time.sleep(0.1)
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        self.connection.request("GET", path, headers={"Authorization": f"Bearer {TOKEN}"})
+        answer = self.connection.getresponse()
+        return answer.status, answer.read()
+
+    def detail(self) -> dict:
+        return json.loads(self.get("/v1/autonomy")[1])
+
+    def metric(self, name: str) -> float | None:
+        match = re.search(rf"^{name} (\S+)$", self.get("/metrics")[1].decode(), re.MULTILINE)
+        return float(match.group(1)) if match else None
+
+    def rss_mib(self) -> float:
+        return sum(status_kib(pid, "VmRSS") for pid in tree(self.process.pid)) / 1024
+
+    def stop(self) -> None:
+        self.connection.close()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+def measure_control_plane(work: Path, namespace: str, row: Row) -> None:
+    on, off = Server(work, namespace, True, row.bin), Server(work, namespace, False, row.bin)
+    samples: list[float] = []
+    peak_hwm = [0.0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            samples.append(on.rss_mib())
+            peak_hwm[0] = max(peak_hwm[0], status_kib(on.process.pid, "VmHWM") / 1024)
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        first_read_deadline: float | None = None
+        started = time.monotonic()
+        while True:
+            for server, latencies in ((on, row.on), (off, row.off)):
+                began = time.perf_counter()
+                try:
+                    status, _ = server.get("/v1/autonomy/status")
+                except TimeoutError:  # a stall of 10 s or more: counted as it lasted, then on with a new connection
+                    server.connection.close()
+                    status = 200
+                    row.timeouts += 1
+                latencies.append(time.perf_counter() - began)
+                if status != 200:
+                    raise SystemExit(f"bench-cluster: /v1/autonomy/status answered {status}")
+            now = time.monotonic()
+            if first_read_deadline is None and len(row.on) % 10 == 0:
+                detail = on.detail()
+                if detail["kubernetes_api_read_at"] and not detail["kubernetes_api_problem"]:
+                    first_read_deadline = now + WINDOW
+                elif now - started > 120:
+                    problem = detail["kubernetes_api_problem"]
+                    raise SystemExit(f"bench-cluster: no complete API read in 120 s: {problem}")
+            if first_read_deadline is not None and now > first_read_deadline:
+                break
+            time.sleep(POLL_INTERVAL)
+        row.read_seconds = on.metric("leviathan_kubernetes_api_read_seconds")
+        listed = on.metric("leviathan_kubernetes_api_jobs_listed")
+        row.listed = None if listed is None else int(listed)
+    finally:
+        stop.set()
+        sampler.join()
+        on.stop()
+        off.stop()
+    row.cp_steady = statistics.median(samples)
+    row.cp_peak = max(max(samples), peak_hwm[0])
+
+
+def measure_tick(work: Path, namespace: str, row: Row, slot: int) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(work),
+        "KUBECONFIG": os.environ["KUBECONFIG"],
+        "LEVIATHAN_AUTONOMY_CONFIG": str(work / "autonomy" / "dev.yaml"),
+        "LEVIATHAN_NAMESPACE": namespace,
+        "LEVIATHAN_CONFIGMAP": CONFIGMAP,
+        "LEVIATHAN_SCHEDULER_JOB_NAME": f"leviathan-dev-scheduler-{slot}",
+    }
+    stderr = work / "tick.log"
+    with open(stderr, "wb") as log:
+        started = time.monotonic()
+        probe = [str(row.bin / "python"), str(REPO / "tests/bench/tick_probe.py")]
+        process = subprocess.Popen(probe, env=env, stderr=log)
+        _, code, usage = os.wait4(process.pid, 0)
+        row.tick_seconds = time.monotonic() - started
+    process.returncode = os.waitstatus_to_exitcode(code)
+    text = stderr.read_text()
+    row.tick_exit = process.returncode
+    row.tick_peak = usage.ru_maxrss / 1024
+    row.tick_requests = int(re.findall(r"^bench-requests (\d+)$", text, re.MULTILINE)[-1])
+    row.tick_pages = max(1, -(-row.jobs // 500))
+    if process.returncode != 0:
+        print(f"bench-cluster: the tick exited {process.returncode}:\n{text}", file=sys.stderr)
+    submitted = re.findall(r"^✓ Submitted job (\S+)", text, re.MULTILINE)
+    batch = client.BatchV1Api(config.new_client_from_config())
+    for name in submitted:  # the next case's tick must find the same room under maxConcurrentWorkers
+        batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
+
+
+# ---- the cases ------------------------------------------------------------------------------
+
+
+def prepare(work: Path, namespace: str, text: str) -> None:
+    publish(work / "autonomy", {"dev.yaml": text})
+    publish(work / "token", {"token": TOKEN + "\n"}, mode=0o644)
+
+
+def run(
+    policy_ns: str,
+    text: str,
+    trials: Callable[[int], list[float]],
+    ensure_namespace: Callable[[str], None],
+    policy_bound: Callable[[bool], None],
+) -> bool:
+    """Every case, printed as it is measured and then as a table with the targets; True if all are met.
+
+    `trials(n)`: n time-to-safe trials in `policy_ns`, leaving the switch on; `ensure_namespace(name)`
+    creates a namespace with the autonomy ConfigMap (text) in it; `policy_bound(False)` unbinds the worker
+    policy while Jobs are made (its CEL costs the API server about 13 ms a create), `policy_bound(True)` binds
+    it again and waits until it allows."""
+    print(f"scale: finished worker-shaped Jobs in namespace {policy_ns}; control plane and tick from {BIN}")
+    print(HEADER, flush=True)
+    settings = scale.dev_settings(policy_ns)
+    newest = int(time.time() // 60) - 60
+    rows: list[Row] = []
+    slot = int(time.time() // 60)
+    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as directory:
+        work = Path(directory)
+        prepare(work, policy_ns, text)
+        made = 0
+        for count in CASES:
+            if count > made:
+                policy_bound(False)
+                took = scale.create_finished(
+                    policy_ns, scale.worker_jobs(settings, policy_ns, count, newest, first=made)
+                )
+                policy_bound(True)
+                print(f"  created {count - made} finished worker Jobs in {took:.0f} s", flush=True)
+                made = count
+            for bin in [BIN] + ([BEFORE_BIN] if BEFORE_BIN else []):
+                row = Row(f"{count:,} Jobs" + (" (before)" if bin != BIN else ""), count, bin)
+                measure_control_plane(work, policy_ns, row)
+                slot += 1
+                measure_tick(work, policy_ns, row, slot)
+                row.tts = trials(TTS_TRIALS) if bin == BIN else []
+                rows.append(row)
+                print_row(row, flush=True)
+        ensure_namespace(ANNOTATION_NS)
+        annotated = scale.worker_jobs(
+            settings, ANNOTATION_NS, ANNOTATED_JOBS, newest, annotation_bytes=ANNOTATION_BYTES
+        )
+        scale.create_finished(ANNOTATION_NS, annotated, concurrency=4)
+        for bin in [BIN] + ([BEFORE_BIN] if BEFORE_BIN else []):
+            label = f"{ANNOTATED_JOBS} x {ANNOTATION_BYTES // 1000} KB annotation"
+            row = Row(label + (" (before)" if bin != BIN else ""), ANNOTATED_JOBS, bin)
+            measure_control_plane(work, ANNOTATION_NS, row)
+            slot += 1
+            measure_tick(work, ANNOTATION_NS, row, slot)
+            rows.append(row)
+            print_row(row, flush=True)
+    return report(rows)
+
+
+def ms(values: list[float], fraction: float | None = None) -> str:
+    if not values:
+        return "n/a"
+    if fraction is None:
+        return f"{max(values) * 1000:.0f}"
+    ordered = sorted(values)
+    return f"{ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] * 1000:.0f}"
+
+
+def triple(values: list[float]) -> str:
+    return f"{ms(values, 0.5)}/{ms(values, 0.99)}/{ms(values)}"
+
+
+HEADER = (
+    f"  {'case':<27} {'CP RSS steady/peak':>19} {'read s':>7} {'status on p50/p99/max':>22} "
+    f"{'off p50/p99/max':>16} {'tick s':>7} {'tick MiB':>9} {'requests (pages)':>17} {'tts p99':>8}"
+)
+
+
+def print_row(row: Row, flush: bool = False) -> None:
+    read = "n/a" if row.read_seconds is None else f"{row.read_seconds:.2f}"
+    listed = "" if row.listed is None or row.listed == row.jobs else f" (listed {row.listed})"
+    print(
+        f"  {row.case + listed:<27} {row.cp_steady:8.0f} / {row.cp_peak:4.0f} MiB {read:>7} {triple(row.on):>19} ms "
+        f"{triple(row.off):>13} ms {row.tick_seconds:7.2f} {row.tick_peak:9.0f} "
+        f"{row.tick_requests:>10} ({row.tick_pages}) {ms(row.tts, 0.99):>6}ms"
+        + ("" if row.tick_exit == 0 else f"  tick exit {row.tick_exit}")
+        + ("" if not row.timeouts else f"  {row.timeouts} status request(s) unanswered in 10 s"),
+        flush=flush,
+    )
+
+
+def report(rows: list[Row]) -> bool:
+    before = f", before: {BEFORE_BIN}" if BEFORE_BIN else ""
+    print(f"scale (control plane and tick from {BIN}{before}; RSS of the server and its children, MiB):")
+    print(HEADER)
+    for row in rows:
+        print_row(row)
+    by_jobs = {row.jobs: row for row in rows if row.case.endswith("Jobs") and row.bin == BIN}
+    zero, big = by_jobs[0], by_jobs[max(CASES)]
+    results = []
+
+    def target(text: str, value: str, met: bool) -> None:
+        results.append(met)
+        print(f"  {text:<62} {value:<32} {'met' if met else 'MISSED'}")
+
+    print(f"targets at {big.jobs:,} Jobs:")
+    growth = big.cp_peak - zero.cp_peak
+    target("control-plane peak RSS within +10 MiB of the 0-Job peak", f"{growth:+.1f} MiB", growth <= 10)
+    target(
+        f"control-plane peak RSS under its memory request ({CP_REQUEST_MIB} MiB)",
+        f"{big.cp_peak:.0f} MiB = {big.cp_peak / CP_REQUEST_MIB:.2f}x",
+        big.cp_peak < CP_REQUEST_MIB,
+    )
+    target(
+        f"scheduler tick peak RSS under {SCHEDULER_TARGET_MIB} MiB",
+        f"{big.tick_peak:.0f} MiB = {big.tick_peak / SCHEDULER_TARGET_MIB:.2f}x",
+        big.tick_peak < SCHEDULER_TARGET_MIB,
+    )
+    ratio = max(big.on) / max(big.off)
+    target(
+        "status max with API access <= 1.5x its max without (side by side)",
+        f"{max(big.on) * 1000:.0f} / {max(big.off) * 1000:.0f} ms = {ratio:.2f}x",
+        ratio <= 1.5,
+    )
+    extra = [row.tick_requests - row.tick_pages for row in by_jobs.values()]
+    target(
+        "tick requests less pages the same for " + ", ".join(f"{n:,}" for n in by_jobs) + " Jobs",
+        " / ".join(str(n) for n in extra),
+        len(set(extra)) == 1 and all(row.tick_exit == 0 for row in rows),
+    )
+    p99 = float(ms(big.tts, 0.99)) / 1000
+    target("time-to-safe p99 (admission policy) <= 1 s", f"{p99 * 1000:.0f} ms = {p99:.2f}x", p99 <= 1.0)
+    return all(results)
