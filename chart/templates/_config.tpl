@@ -60,6 +60,9 @@ worker:
     app.kubernetes.io/component: worker
     app.kubernetes.io/part-of: leviathan
     app.kubernetes.io/managed-by: leviathan-scheduler
+    {{- with .Values.commonLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   backoffLimit: {{ .Values.worker.backoffLimit }}
   activeDeadlineSeconds: {{ .Values.worker.activeDeadlineSeconds }}
   ttlSecondsAfterFinished: {{ .Values.worker.ttlSecondsAfterFinished }}

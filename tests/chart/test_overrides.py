@@ -4,6 +4,7 @@ secrets in both forms, extra env/volumes for both sidecars, long release names s
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from kubectl_leviathan.names import Names
 from support.helm import HelmError, find, pod_spec, render_chart
@@ -21,12 +22,11 @@ def test_common_annotations_reach_every_object_the_chart_owns():
         "controlPlane": {"service": {"annotations": {"team": "service-owner", "x": "z"}}},
         "metrics": {k: {"enabled": True, "force": True} for k in ("serviceMonitor", "podMonitor", "prometheusRule")},
     }
-    docs = render_chart(values)
-    # The autonomy ConfigMap and the two admission policies are issue 19's templates.
-    exempt = {"ConfigMap", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
-    annotated = [
-        d for d in docs if d["kind"] not in exempt and "helm.sh/hook" not in d["metadata"].get("annotations", {})
-    ]
+    apis = ["--api-versions", "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"]
+    apis += ["--api-versions", "admissionregistration.k8s.io/v1beta1/MutatingAdmissionPolicy"]
+    docs = render_chart(values, extra_args=apis)
+    assert {"ConfigMap", "ValidatingAdmissionPolicy", "MutatingAdmissionPolicy"} <= {d["kind"] for d in docs}
+    annotated = [d for d in docs if "helm.sh/hook" not in d["metadata"].get("annotations", {})]
     assert {d["kind"] for d in annotated} >= {
         "Deployment",
         "CronJob",
@@ -148,3 +148,16 @@ def test_release_leviathan_keeps_the_runbook_names():
     assert find(docs, "Service")["metadata"]["name"] == "leviathan-control-plane"
     assert find(docs, "ConfigMap", "leviathan-autonomy-config")
     assert pod_spec(find(docs, "CronJob")) and Names(env="prod").worker_app == "leviathan-worker"
+
+
+def test_common_labels_reach_the_worker_jobs():
+    from leviathan_scheduler.jobs import build_job
+    from leviathan_scheduler.settings import parse_settings
+
+    task = {"name": "crawl", "image": "example/crawl:1.0"}
+    docs = render_chart({"commonLabels": {"owner": "payments"}, "scheduler": {"tasks": [task]}})
+    settings = find(docs, "ConfigMap", "leviathan-scheduler-config")["data"]["scheduler.yaml"]
+    parsed = parse_settings(yaml.safe_load(settings))
+    job = build_job(parsed.tasks[0], parsed.worker, "leviathan", 29937986, "")
+    assert job["metadata"]["labels"]["owner"] == "payments"
+    assert job["spec"]["template"]["metadata"]["labels"]["owner"] == "payments"
