@@ -125,10 +125,10 @@ def test_the_chart_passes_the_options_to_the_scheduler():
             "tasks": [{"name": "inventory", "image": "busybox:1.37.0", "env": [SECRET_ENV], "envFrom": ENV_FROM}]
         },
     }
-    config = find(render_chart(values), "ConfigMap", "leviathan-autonomy-config")
-    document = yaml.safe_load(config["data"]["dev.yaml"])
+    config = find(render_chart(values), "ConfigMap", "leviathan-scheduler-config")
+    document = yaml.safe_load(config["data"]["scheduler.yaml"])
     parsed = parse_settings(document)
     assert parsed.worker.service_account_name == "inventory-worker"
     assert parsed.worker.volume_mounts == tuple(PLACEMENT["volumeMounts"])
     assert parsed.tasks[0].env == (SECRET_ENV,)
-    assert "token" not in config["data"]["dev.yaml"].replace("key: token", "")
+    assert "token" not in config["data"]["scheduler.yaml"].replace("key: token", "")
