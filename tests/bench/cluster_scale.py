@@ -112,6 +112,7 @@ class Server:
             "HOME": str(work),
             "KUBECONFIG": os.environ["KUBECONFIG"],
             "LEVIATHAN_AUTONOMY_CONFIG": str(work / "autonomy" / "dev.yaml"),
+            "LEVIATHAN_SCHEDULER_CONFIG": str(work / "scheduler" / "scheduler.yaml"),
             "LEVIATHAN_CONTROL_PLANE_TOKEN_FILE": str(work / "token" / "token"),
             "LEVIATHAN_NAMESPACE": namespace,
         }
@@ -216,6 +217,7 @@ def measure_tick(work: Path, namespace: str, row: Row, slot: int) -> None:
         "HOME": str(work),
         "KUBECONFIG": os.environ["KUBECONFIG"],
         "LEVIATHAN_AUTONOMY_CONFIG": str(work / "autonomy" / "dev.yaml"),
+        "LEVIATHAN_SCHEDULER_CONFIG": str(work / "scheduler" / "scheduler.yaml"),
         "LEVIATHAN_NAMESPACE": namespace,
         "LEVIATHAN_CONFIGMAP": CONFIGMAP,
         "LEVIATHAN_SCHEDULER_JOB_NAME": f"leviathan-dev-scheduler-{slot}",
@@ -246,6 +248,7 @@ def measure_tick(work: Path, namespace: str, row: Row, slot: int) -> None:
 
 def prepare(work: Path, namespace: str, text: str) -> None:
     publish(work / "autonomy", {"dev.yaml": text})
+    publish(work / "scheduler", {"scheduler.yaml": scale.dev_settings_text(namespace)})
     publish(work / "token", {"token": TOKEN + "\n"}, mode=0o644)
 
 

@@ -27,7 +27,7 @@ import aiohttp
 import yaml
 from kubernetes import client, config
 
-from leviathan_config import parse_autonomy_config
+from leviathan_config import parse_settings_file
 from leviathan_scheduler.jobs import build_job
 from leviathan_scheduler.settings import SchedulerSettings, parse_settings
 from support.paths import CHART, VALUES_DIR, helm_binary
@@ -36,18 +36,22 @@ MANAGED_BY = "leviathan.io/bench"
 CONCURRENCY = 24
 
 
-def dev_config_text(namespace: str, release: str = "leviathan") -> str:
-    """The chart's rendered config (values/dev.yaml), as the autonomy ConfigMap holds it."""
+def dev_settings_text(namespace: str, release: str = "leviathan") -> str:
+    """The chart's rendered scheduler settings (values/dev.yaml), as the settings ConfigMap holds them."""
     command = [helm_binary(), "template", release, str(CHART), "-n", namespace, "-f", str(VALUES_DIR / "dev.yaml")]
     command += ["-s", "templates/configmap.yaml"]
-    [configmap] = [d for d in yaml.safe_load_all(subprocess.check_output(command, text=True)) if d]
-    return configmap["data"]["dev.yaml"]
+    [settings] = [
+        d["data"]["scheduler.yaml"]
+        for d in yaml.safe_load_all(subprocess.check_output(command, text=True))
+        if d and "scheduler.yaml" in d.get("data", {})
+    ]
+    return settings
 
 
 def dev_settings(namespace: str) -> SchedulerSettings:
-    config = parse_autonomy_config(dev_config_text(namespace).encode(), "dev.yaml")
-    assert config.document is not None, config.problem
-    return parse_settings(config.document)
+    settings = parse_settings_file(dev_settings_text(namespace).encode(), "scheduler.yaml")
+    assert settings.document is not None, settings.problem
+    return parse_settings(settings.document)
 
 
 def finished_status(condition: str) -> dict[str, Any]:
