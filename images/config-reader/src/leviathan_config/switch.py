@@ -35,51 +35,51 @@ REVIEW_BY_TEXT = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]{1,9})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})"
 )
 
-_TAIL = f'(?:\nreason: "{REASON_TEXT}")?(?:\nreview_by: "{REVIEW_BY_TEXT}")?\n?'
+# Each line once; the file patterns below, the parse and the mismatch report are built from these.
+_SWITCH_LINE = "autonomy_enabled: (?:true|false)"
+_REASON_LINE = f'reason: "{REASON_TEXT}"'
+_REVIEW_BY_LINE = f'review_by: "{REVIEW_BY_TEXT}"'
+_TAIL = f"(?:\n{_REASON_LINE})?(?:\n{_REVIEW_BY_LINE})?\n?"
 
 PATTERNS: dict[str, str] = {
     # Any usable switch file, on or off.
-    "grammar": f"autonomy_enabled: (?:true|false){_TAIL}",
+    "grammar": f"{_SWITCH_LINE}{_TAIL}",
     # A usable file that says on: the only text any check calls "on".
     "on": f"autonomy_enabled: true{_TAIL}",
     # On, with a reason that is not blank: what a release must write.
-    "onWithReason": f'autonomy_enabled: true\nreason: "{REASON_SOME}"(?:\nreview_by: "{REVIEW_BY_TEXT}")?\n?',
+    "onWithReason": f'autonomy_enabled: true\nreason: "{REASON_SOME}"(?:\n{_REVIEW_BY_LINE})?\n?',
     # What a reason and a review_by may hold (the chart checks its values against them).
     "reasonText": REASON_TEXT,
     "reviewByText": REVIEW_BY_TEXT,
 }
 
-_GRAMMAR = re.compile(
-    r"autonomy_enabled: (?P<enabled>true|false)"
-    rf'(?:\nreason: "(?P<reason>{REASON_TEXT})")?'
-    rf'(?:\nreview_by: "(?P<review_by>{REVIEW_BY_TEXT})")?\n?'
-)
+_GRAMMAR = re.compile(PATTERNS["grammar"])
 _LINES = (
-    (
-        "autonomy_enabled",
-        re.compile(r"autonomy_enabled: (?:true|false)"),
-        "autonomy_enabled: true or autonomy_enabled: false",
-    ),
-    ("reason", re.compile(f'reason: "{REASON_TEXT}"'), 'reason: "..." (printable ASCII in double quotes, no " or \\)'),
-    ("review_by", re.compile(f'review_by: "{REVIEW_BY_TEXT}"'), 'review_by: "2026-12-01T09:00:00Z"'),
+    ("autonomy_enabled", re.compile(_SWITCH_LINE), "autonomy_enabled: true or autonomy_enabled: false"),
+    ("reason", re.compile(_REASON_LINE), 'reason: "..." (printable ASCII in double quotes, no " or \\)'),
+    ("review_by", re.compile(_REVIEW_BY_LINE), 'review_by: "2026-12-01T09:00:00Z"'),
 )
 
 
 def parse_switch(text: str) -> dict[str, object] | None:
     """The file's meaning ({"autonomy_enabled": bool, "reason"?: str, "review_by"?: str}), or None."""
-    match = _GRAMMAR.fullmatch(text)
-    if match is None:
+    if _GRAMMAR.fullmatch(text) is None:
         return None
-    document: dict[str, object] = {"autonomy_enabled": match["enabled"] == "true"}
-    for key in ("reason", "review_by"):
-        if match[key] is not None:
-            document[key] = match[key]
+    # In the grammar, every line is `KEY: VALUE`, the values after the first in double quotes.
+    first, *rest = text.rstrip("\n").split("\n")
+    document: dict[str, object] = {"autonomy_enabled": first == "autonomy_enabled: true"}
+    for line in rest:
+        key, value = line.split(": ", 1)
+        document[key] = value[1:-1]
     return document
+
+
+_ON = re.compile(PATTERNS["on"])
 
 
 def is_on(text: str) -> bool:
     """The one meaning of "on"."""
-    return re.fullmatch(PATTERNS["on"], text) is not None
+    return _ON.fullmatch(text) is not None
 
 
 def describe_mismatch(text: str) -> str:
