@@ -154,44 +154,44 @@ class JobsApi:
 
     def read_config_map(self, name: str, key: str) -> bytes | None:
         """The bytes of one key of a ConfigMap, b"" when the key is absent; None when the ConfigMap is not found."""
-        try:
-            response = self._call(
-                "get",
-                lambda timeout: self._core.read_namespaced_config_map(
-                    name, self.namespace, _preload_content=False, _request_timeout=timeout
-                ),
-                CONFIGMAPS,
-            )
-        except NotFound:
+        unusable = f"✗ Kubernetes API answered get ConfigMap {name} with no usable data"
+        document = self._get(CONFIGMAPS, unusable, lambda timeout: self._core.read_namespaced_config_map(
+            name, self.namespace, _preload_content=False, _request_timeout=timeout))  # fmt: skip
+        if document is None:
             return None
-        try:
-            data = json.loads(response.data).get("data") or {}
-            value = data.get(key, "")
-        except (ValueError, AttributeError):
-            value = None
+        data = document.get("data") or {}
+        value = data.get(key, "") if isinstance(data, dict) else None
         if not isinstance(value, str):
-            raise ApiFailure(EXIT_API_REJECTED, f"✗ Kubernetes API answered get ConfigMap {name} with no usable data")
+            raise ApiFailure(EXIT_API_REJECTED, unusable)
         return value.encode("utf-8", "surrogatepass")
 
     def cronjob_suspended(self, name: str) -> bool | None:
         """The CronJob's spec.suspend (absent is false); None when the CronJob is not found."""
+        unusable = f"✗ Kubernetes API answered get CronJob {name} with no usable spec"
+        document = self._get(CRONJOBS, unusable, lambda timeout: self._batch.read_namespaced_cron_job(
+            name, self.namespace, _preload_content=False, _request_timeout=timeout))  # fmt: skip
+        if document is None:
+            return None
+        spec = document.get("spec") or {}
+        suspend = spec.get("suspend", False) if isinstance(spec, dict) else None
+        if not isinstance(suspend, bool):
+            raise ApiFailure(EXIT_API_REJECTED, unusable)
+        return suspend
+
+    def _get(self, kind: str, unusable: str, read: Callable[[Any], Any]) -> dict[str, Any] | None:
+        """One object, decoded; None when it is not found. An answer that is not a JSON object is an
+        ApiFailure with the `unusable` line."""
         try:
-            response = self._call(
-                "get",
-                lambda timeout: self._batch.read_namespaced_cron_job(
-                    name, self.namespace, _preload_content=False, _request_timeout=timeout
-                ),
-                CRONJOBS,
-            )
+            response = self._call("get", read, kind)
         except NotFound:
             return None
         try:
-            suspend = (json.loads(response.data).get("spec") or {}).get("suspend", False)
+            document = json.loads(response.data)
         except (ValueError, AttributeError):
-            suspend = None
-        if not isinstance(suspend, bool):
-            raise ApiFailure(EXIT_API_REJECTED, f"✗ Kubernetes API answered get CronJob {name} with no usable spec")
-        return suspend
+            document = None
+        if not isinstance(document, dict):
+            raise ApiFailure(EXIT_API_REJECTED, unusable)
+        return document
 
     def create_event(self, event: dict[str, Any]) -> bool:
         """True when created, False when an Event of that name already exists; EventNotRecorded otherwise.
