@@ -102,20 +102,24 @@ def status_kib(pid: int, key: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+def sidecar_env(work: Path, namespace: str) -> dict[str, str]:
+    """What both sidecars get here: the mounts prepare() publishes under `work`, and the cluster."""
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(work),
+        "KUBECONFIG": os.environ["KUBECONFIG"],
+        "LEVIATHAN_AUTONOMY_CONFIG": str(work / "autonomy" / "dev.yaml"),
+        "LEVIATHAN_SCHEDULER_CONFIG": str(work / "scheduler" / "scheduler.yaml"),
+        "LEVIATHAN_NAMESPACE": namespace,
+    }
+
+
 class Server:
     """A control plane on 127.0.0.1, from BIN, with or without API access to `namespace`."""
 
     def __init__(self, work: Path, namespace: str, api: bool, bin: Path) -> None:
         self.port = free_port()
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(work),
-            "KUBECONFIG": os.environ["KUBECONFIG"],
-            "LEVIATHAN_AUTONOMY_CONFIG": str(work / "autonomy" / "dev.yaml"),
-            "LEVIATHAN_SCHEDULER_CONFIG": str(work / "scheduler" / "scheduler.yaml"),
-            "LEVIATHAN_CONTROL_PLANE_TOKEN_FILE": str(work / "token" / "token"),
-            "LEVIATHAN_NAMESPACE": namespace,
-        }
+        env = {**sidecar_env(work, namespace), "LEVIATHAN_CONTROL_PLANE_TOKEN_FILE": str(work / "token" / "token")}
         if api:
             env["LEVIATHAN_CONFIGMAP"] = CONFIGMAP
         self.log = open(work / f"server-{'on' if api else 'off'}.log", "wb")  # noqa: SIM115 - closed in stop()
@@ -213,12 +217,7 @@ def measure_control_plane(work: Path, namespace: str, row: Row) -> None:
 
 def measure_tick(work: Path, namespace: str, row: Row, slot: int) -> None:
     env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(work),
-        "KUBECONFIG": os.environ["KUBECONFIG"],
-        "LEVIATHAN_AUTONOMY_CONFIG": str(work / "autonomy" / "dev.yaml"),
-        "LEVIATHAN_SCHEDULER_CONFIG": str(work / "scheduler" / "scheduler.yaml"),
-        "LEVIATHAN_NAMESPACE": namespace,
+        **sidecar_env(work, namespace),
         "LEVIATHAN_CONFIGMAP": CONFIGMAP,
         "LEVIATHAN_SCHEDULER_JOB_NAME": f"leviathan-dev-scheduler-{slot}",
     }
