@@ -206,7 +206,8 @@ def test_the_control_plane_image_serves_and_follows_a_kubelet_style_mount(tmp_pa
     extra += ("--env=LEVIATHAN_CONTROL_PLANE_TOKEN_FILE=/etc/leviathan/token/control-plane-token",)
     serve = ("serve", "--host", "0.0.0.0", "--port", "8000")
     run = engine.run_command(tag("control-plane"), *serve, extra=extra, network="bridge")
-    subprocess.run(run, check=True, capture_output=True, timeout=60)
+    started = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert started.returncode == 0, f"{' '.join(run)} failed ({started.returncode}): {started.stderr}"
     url = f"http://127.0.0.1:{port}/v1/autonomy/status"
     try:
         answers = []
