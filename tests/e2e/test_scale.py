@@ -8,7 +8,7 @@ a couple of polls, each replica (server and its Job-list decoder) staying under 
 
 Runs after the runbook module (which uninstalls its release) and before the enforcement
 module, which installs its own: this one creates the Jobs, installs the release, and at the
-end deletes the Jobs with one request and uninstalls. About 80 s on the local control plane
+end uninstalls and deletes the Jobs. About 80 s on the local control plane
 (10,000 Jobs made in 43 s), six minutes when the machine is busy with other work.
 LEVIATHAN_E2E_SCALE_JOBS sets another count (e.g. 1000 for a quick run).
 """
@@ -47,8 +47,9 @@ def crowded(namespace: str, images):
     helm(*install_args(images), "--wait", "--timeout", "3m")
     last_failed = job_name(settings.worker.job_name_prefix, paused_task, newest)  # its newest Job: failed
     yield paused_task, last_failed
-    scale.delete_jobs(NAMESPACE, WORKERS)
+    # The release first: its CronJob (every 5 minutes) would otherwise go on submitting workers.
     helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
+    scale.delete_jobs(NAMESPACE, WORKERS)
 
 
 def status_detail() -> dict:
