@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import yaml
 
 from support.contract import CONFIG_PATH, Command, configmap_source, load_contract
 from support.paths import CHART, REPO, VALUES_DIR, helm_binary
@@ -113,9 +114,35 @@ def skip_reason() -> str | None:
 
 @dataclass
 class Images:
-    """Extra helm flags naming the images; none on the local cluster, whose agent runs ours from .venv."""
+    """Extra helm flags naming the images; none on the local cluster, whose node has the chart's defaults."""
 
     flags: list[str]
+
+
+def bumped_image_tag() -> str:
+    """A CI image bump: the control-plane image under a new tag, present on the node.
+
+    On the local cluster, the chart's image tagged 0.1.1 in the node's containerd (nothing can be
+    pulled there); another cluster would need that tag pushed, so the test is skipped there.
+    """
+    if not LOCAL:
+        pytest.skip("an image bump needs a second tag of the control-plane image on the nodes")
+    repository = "ghcr.io/leviathan/control-plane"
+    version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    socket = str(CLUSTER_DIR / "containerd" / "containerd.sock")
+    run(
+        "ctr",
+        "--address",
+        socket,
+        "-n",
+        "k8s.io",
+        "images",
+        "tag",
+        "--force",
+        f"{repository}:{version}",
+        f"{repository}:0.1.1",
+    )
+    return "0.1.1"
 
 
 def install_args(images: Images) -> list[str]:
@@ -166,7 +193,7 @@ def token() -> str:
 
 
 def wait_for_status(enabled: bool) -> None:
-    """kubelet (here the agent, every 5 s) delivers the ConfigMap; the control plane follows the file."""
+    """kubelet (every 5 s on the local node) delivers the ConfigMap; the control plane follows the file."""
     expected = {"autonomy_enabled": enabled, "source": SOURCE}
     env = {"CONTROL_PLANE_TOKEN": token()}
 
