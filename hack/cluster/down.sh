@@ -79,5 +79,14 @@ done
 if [[ -d $RUN/logs ]]; then rm -rf "$RUN-logs" && mv "$RUN/logs" "$RUN-logs"; fi
 rm -rf "$RUN"
 if running 2>/dev/null; then echo "cluster-down: some processes are still running" >&2; exit 1; fi
+if [[ -n ${run_dir:-} ]] && awk -v dir="$run_dir" 'index($2, dir) == 1 {found = 1} END {exit !found}' /proc/self/mounts; then
+  echo "cluster-down: mounts left under $run_dir:" >&2
+  awk -v dir="$run_dir" 'index($2, dir) == 1 {print "  " $2}' /proc/self/mounts >&2
+  exit 1
+fi
+if pgrep -f "containerd-shim-runc-v2 .*-address $PWD/$CONTAINERD_SOCKET" >/dev/null; then
+  echo "cluster-down: container shims still running" >&2
+  exit 1
+fi
 [[ $quiet == --quiet ]] || say "stopped; nothing left running"
 exit 0

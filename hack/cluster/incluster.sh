@@ -12,6 +12,6 @@ ip netns list | grep -q "^$CLIENT_NETNS\b" || { echo "incluster: no local cluste
 mkdir -p "/etc/netns/$CLIENT_NETNS"
 # Names resolve through the cluster DNS (CoreDNS on the bridge address), as in a pod of NAMESPACE.
 echo "127.0.0.1 localhost" >"/etc/netns/$CLIENT_NETNS/hosts"
-printf 'search %s.svc.cluster.local svc.cluster.local cluster.local\nnameserver %s\noptions ndots:5\n' \
+printf 'search %s.svc.cluster.local svc.cluster.local cluster.local\nnameserver %s\noptions ndots:5 single-request-reopen timeout:2 attempts:3\n' \
   "$namespace" "$BRIDGE_IP" >"/etc/netns/$CLIENT_NETNS/resolv.conf"
 exec ip netns exec "$CLIENT_NETNS" bash -c "$1"
