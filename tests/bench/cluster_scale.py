@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from kubernetes import client, config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,8 +55,13 @@ CASES = tuple(int(n) for n in os.environ.get("LEVIATHAN_BENCH_CASES", "0,1000,10
 ANNOTATION_NS = "leviathan-bench-annotations"
 ANNOTATED_JOBS, ANNOTATION_BYTES = 150, 200_000
 TTS_TRIALS = 15
-# The chart's control-plane container (chart/values.yaml controlPlane.resources).
-CP_REQUEST_MIB, SCHEDULER_TARGET_MIB = 96, 128
+# The chart's control-plane memory request (chart/values.yaml controlPlane.resources), in MiB.
+CP_REQUEST_MIB = int(
+    yaml.safe_load((REPO / "chart" / "values.yaml").read_text())["controlPlane"]["resources"]["requests"][
+        "memory"
+    ].removesuffix("Mi")
+)
+SCHEDULER_TARGET_MIB = 128
 
 
 @dataclass
