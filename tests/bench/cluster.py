@@ -44,6 +44,7 @@ TRIALS = 30
 TARGET_P99 = 1.0
 POLICY_NS, PLAIN_NS = "leviathan-bench", "leviathan-bench-nopolicy"
 CONFIGMAP = "leviathan-autonomy-config"
+SWITCH_POLICY = "leviathan-worker-switch"
 API = "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"
 KEEPER = "leviathan-e2e-param-informer-keeper"
 
@@ -72,7 +73,11 @@ class Bench:
         self.batch = client.BatchV1Api(api_client)
         self.admission = client.AdmissionregistrationV1Api(api_client)
         self.jobs = JobsApi(api_client, PLAIN_NS, retry_budget_seconds=5)
-        self.configmap, self.policy_object, self.binding = render(POLICY_NS)
+        rendered = {(doc["kind"], doc["metadata"]["name"].split(".")[0]): doc for doc in render(POLICY_NS)}
+        self.configmap = rendered["ConfigMap", CONFIGMAP]
+        # The switch policy (the worker-shape policy and the scheduler's ConfigMap are rendered too, not used here).
+        self.policy_object = rendered["ValidatingAdmissionPolicy", SWITCH_POLICY]
+        self.binding = rendered["ValidatingAdmissionPolicyBinding", SWITCH_POLICY]
         self.text = self.configmap["data"]["dev.yaml"]
         self.policy = self.policy_object["metadata"]["name"]
 
