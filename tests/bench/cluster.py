@@ -9,10 +9,14 @@ From the ConfigMap patch that disables autonomy to the first refused worker crea
              checks, as a tick does, until it says stop.
 
 Each trial re-enables, waits until a create is allowed again, then disables; the two paths
-alternate. Then the scale table (tests/bench/cluster_scale.py, issue 20): the sidecars' memory,
-status latency and tick cost with 0, 1,000 and 10,000 Jobs in the policy namespace, with
-time-to-safe again at each. Uses the cluster of $KUBECONFIG; everything lives in namespaces of
-its own, deleted at the end. Prints p50/p99, the table and its targets, and exits 1 if one is missed.
+alternate. Before them, the admission overhead: the time of a dry-run create of an unrelated Job
+in the namespace without a release, with the policies (switch and shape) of 0, 1 and 5 releases
+installed, p50/p99 and the ratio to 0 (printed, no target: the policies match by namespace, so
+other namespaces should not pay for them). Then the scale table (tests/bench/cluster_scale.py,
+issue 20): the sidecars' memory, status latency and tick cost with 0, 1,000 and 10,000 Jobs in
+the policy namespace, with time-to-safe again at each. Uses the cluster of $KUBECONFIG;
+everything lives in namespaces of its own, deleted at the end. Prints p50/p99, the table and its
+targets, and exits 1 if one is missed.
 LEVIATHAN_BENCH_SCALE=0 skips the scale table.
 """
 
@@ -44,8 +48,12 @@ TRIALS = 30
 TARGET_P99 = 1.0
 POLICY_NS, PLAIN_NS = "leviathan-bench", "leviathan-bench-nopolicy"
 CONFIGMAP = "leviathan-autonomy-config"
+SWITCH_POLICY = "leviathan-worker-switch"
 API = "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"
 KEEPER = "leviathan-e2e-param-informer-keeper"
+OVERHEAD_RELEASES, OVERHEAD_TRIALS = (0, 1, 5), 60
+# The admission overhead's releases: only their policies and bindings are made, never the namespaces.
+OVERHEAD_NS = "leviathan-bench-release-"
 
 
 def render(namespace: str) -> list[dict]:
@@ -72,7 +80,11 @@ class Bench:
         self.batch = client.BatchV1Api(api_client)
         self.admission = client.AdmissionregistrationV1Api(api_client)
         self.jobs = JobsApi(api_client, PLAIN_NS, retry_budget_seconds=5)
-        self.configmap, self.policy_object, self.binding = render(POLICY_NS)
+        rendered = {(doc["kind"], doc["metadata"]["name"].split(".")[0]): doc for doc in render(POLICY_NS)}
+        self.configmap = rendered["ConfigMap", CONFIGMAP]
+        # The switch policy (the worker-shape policy and the scheduler's ConfigMap are rendered too, not used here).
+        self.policy_object = rendered["ValidatingAdmissionPolicy", SWITCH_POLICY]
+        self.binding = rendered["ValidatingAdmissionPolicyBinding", SWITCH_POLICY]
         self.text = self.configmap["data"]["dev.yaml"]
         self.policy = self.policy_object["metadata"]["name"]
 
@@ -80,6 +92,8 @@ class Bench:
         for namespace in (POLICY_NS, PLAIN_NS):
             self.namespace_with_configmap(namespace)
         self.keep_param_informer()
+
+    def install_policy(self) -> None:
         self.admission.create_validating_admission_policy(self.policy_object)
         self.admission.create_validating_admission_policy_binding(self.binding)
 
@@ -124,6 +138,42 @@ class Bench:
                 if exc.status != 409:
                     raise
 
+    def admission_overhead(self) -> dict[int, list[float]]:
+        """Dry-run creates of an unrelated Job in PLAIN_NS, timed, with each count of releases' policies installed."""
+        unrelated = {**worker(PLAIN_NS), "metadata": {"name": "unrelated", "labels": {"app": "unrelated"}}}
+        results: dict[int, list[float]] = {}
+        installed = 0
+        try:
+            for releases in OVERHEAD_RELEASES:
+                for index in range(installed, releases):
+                    for doc in render(f"{OVERHEAD_NS}{index}"):
+                        if doc["kind"] == "ValidatingAdmissionPolicy":
+                            self.admission.create_validating_admission_policy(doc)
+                        elif doc["kind"] == "ValidatingAdmissionPolicyBinding":
+                            self.admission.create_validating_admission_policy_binding(doc)
+                installed = releases
+                time.sleep(2)  # the API server's policy informer picks them up
+                times = []
+                for trial in range(OVERHEAD_TRIALS + 5):  # the first 5 warm up
+                    started = time.perf_counter()
+                    self.batch.create_namespaced_job(PLAIN_NS, unrelated, dry_run="All")
+                    if trial >= 5:
+                        times.append(time.perf_counter() - started)
+                results[releases] = times
+        finally:
+            self.remove_overhead_policies()
+        return results
+
+    def remove_overhead_policies(self) -> None:
+        for name in (b.metadata.name for b in self.admission.list_validating_admission_policy_binding().items):
+            if name.rpartition(".")[2].startswith(OVERHEAD_NS):
+                with contextlib.suppress(ApiException):
+                    self.admission.delete_validating_admission_policy_binding(name)
+        for name in (p.metadata.name for p in self.admission.list_validating_admission_policy().items):
+            if name.rpartition(".")[2].startswith(OVERHEAD_NS):
+                with contextlib.suppress(ApiException):
+                    self.admission.delete_validating_admission_policy(name)
+
     def namespace_with_configmap(self, namespace: str) -> None:
         deadline = time.monotonic() + 300
         while True:  # a namespace left by an earlier run may still be going away
@@ -163,6 +213,7 @@ class Bench:
             lambda: self.core.delete_namespace(POLICY_NS),
             lambda: self.core.delete_namespace(PLAIN_NS),
             lambda: self.core.delete_namespace(cluster_scale.ANNOTATION_NS),
+            self.remove_overhead_policies,
         ):
             with contextlib.suppress(ApiException):
                 call()
@@ -228,6 +279,8 @@ def main() -> int:
     bench.set_up()
     scaled = True
     try:
+        print_overhead(bench.admission_overhead())
+        bench.install_policy()
         policy, scheduler = [], []
         for _ in range(TRIALS):
             policy.append(bench.trial(POLICY_NS, bench.policy_allows))
@@ -243,6 +296,18 @@ def main() -> int:
     met = percentile(policy, 0.99) <= TARGET_P99
     print(f"target: policy p99 <= {TARGET_P99:g} s: {'met' if met else 'MISSED'}")
     return 0 if met and scaled else 1
+
+
+def print_overhead(results: dict[int, list[float]]) -> None:
+    print(
+        f"admission overhead: dry-run create of an unrelated Job in {PLAIN_NS}, {OVERHEAD_TRIALS} each, "
+        "with the policies of N releases installed (switch and worker shape, each bound to its own namespace):"
+    )
+    print(f"  {'releases':>8} {'p50':>8} {'p99':>8} {'p50 / 0 releases':>17}")
+    base = statistics.median(results[0])
+    for releases, times in results.items():
+        p50 = statistics.median(times)
+        print(f"  {releases:>8} {p50 * 1000:7.1f}ms {percentile(times, 0.99) * 1000:7.1f}ms {p50 / base:16.2f}x")
 
 
 def print_time_to_safe(policy: list[float], scheduler: list[float]) -> None:

@@ -7,7 +7,9 @@ policy namespace, and 150 Jobs with a 200 KB annotation each in a namespace of t
                   one with API access (LEVIATHAN_CONFIGMAP), one without, polled side by side
                   (GET /v1/autonomy/status, ~18 requests/s each) for WINDOW seconds after the
                   first complete read; RSS of the process and its children sampled every 50 ms
-                  (steady: the median; peak: the largest sample or the server's own VmHWM).
+                  (steady: the median; peak: the largest sample or the server's own VmHWM), and
+                  the CPU of each server process alone (its threads, not its children) over the
+                  window, in ms per s: what the API work costs the process that answers status.
   scheduler       one real tick (tests/bench/tick_probe.py counts its HTTP requests): wall time,
                   peak RSS (the child's rusage), requests; the workers it submits are deleted after.
   time-to-safe    the admission policy path (cluster.py's trial) in the same namespace.
@@ -34,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from kubernetes import client, config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,8 +57,13 @@ CASES = tuple(int(n) for n in os.environ.get("LEVIATHAN_BENCH_CASES", "0,1000,10
 ANNOTATION_NS = "leviathan-bench-annotations"
 ANNOTATED_JOBS, ANNOTATION_BYTES = 150, 200_000
 TTS_TRIALS = 15
-# The chart's control-plane container (chart/values.yaml controlPlane.resources).
-CP_REQUEST_MIB, SCHEDULER_TARGET_MIB = 96, 128
+# The chart's control-plane memory request (chart/values.yaml controlPlane.resources), in MiB.
+CP_REQUEST_MIB = int(
+    yaml.safe_load((REPO / "chart" / "values.yaml").read_text())["controlPlane"]["resources"]["requests"][
+        "memory"
+    ].removesuffix("Mi")
+)
+SCHEDULER_TARGET_MIB = 128
 
 
 @dataclass
@@ -76,6 +84,9 @@ class Row:
     tick_exit: int = 0
     tts: list[float] = field(default_factory=list)
     timeouts: int = 0  # status requests with no answer within 10 s
+    # CPU of the server process alone (not its children) over the window, ms per s: with and without API access.
+    cpu_on: float = 0.0
+    cpu_off: float = 0.0
 
 
 # ---- processes ----------------------------------------------------------------------------
@@ -100,6 +111,12 @@ def status_kib(pid: int, key: str) -> int:
         return 0
     match = re.search(rf"^{key}:\s+(\d+) kB", text, re.MULTILINE)
     return int(match.group(1)) if match else 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (its threads, not its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def sidecar_env(work: Path, namespace: str) -> dict[str, str]:
@@ -197,10 +214,14 @@ def measure_control_plane(work: Path, namespace: str, row: Row) -> None:
                 detail = on.detail()
                 if detail["kubernetes_api_read_at"] and not detail["kubernetes_api_problem"]:
                     first_read_deadline = now + WINDOW
+                    cpu = [cpu_seconds(on.process.pid), cpu_seconds(off.process.pid), time.monotonic()]
                 elif now - started > 120:
                     problem = detail["kubernetes_api_problem"]
                     raise SystemExit(f"bench-cluster: no complete API read in 120 s: {problem}")
             if first_read_deadline is not None and now > first_read_deadline:
+                elapsed = time.monotonic() - cpu[2]
+                row.cpu_on = (cpu_seconds(on.process.pid) - cpu[0]) / elapsed * 1000
+                row.cpu_off = (cpu_seconds(off.process.pid) - cpu[1]) / elapsed * 1000
                 break
             time.sleep(POLL_INTERVAL)
         row.read_seconds = on.metric("leviathan_kubernetes_api_read_seconds")
@@ -322,7 +343,8 @@ def triple(values: list[float]) -> str:
 
 HEADER = (
     f"  {'case':<27} {'CP RSS steady/peak':>19} {'read s':>7} {'status on p50/p99/max':>22} "
-    f"{'off p50/p99/max':>16} {'tick s':>7} {'tick MiB':>9} {'requests (pages)':>17} {'tts p99':>8}"
+    f"{'off p50/p99/max':>16} {'server CPU on/off':>18} {'tick s':>7} {'tick MiB':>9} {'requests (pages)':>17} "
+    f"{'tts p99':>8}"
 )
 
 
@@ -331,7 +353,8 @@ def print_row(row: Row, flush: bool = False) -> None:
     listed = "" if row.listed is None or row.listed == row.jobs else f" (listed {row.listed})"
     print(
         f"  {row.case + listed:<27} {row.cp_steady:8.0f} / {row.cp_peak:4.0f} MiB {read:>7} {triple(row.on):>19} ms "
-        f"{triple(row.off):>13} ms {row.tick_seconds:7.2f} {row.tick_peak:9.0f} "
+        f"{triple(row.off):>13} ms {row.cpu_on:6.0f} / {row.cpu_off:3.0f} ms/s "
+        f"{row.tick_seconds:7.2f} {row.tick_peak:9.0f} "
         f"{row.tick_requests:>10} ({row.tick_pages}) {ms(row.tts, 0.99):>6}ms"
         + ("" if row.tick_exit == 0 else f"  tick exit {row.tick_exit}")
         + ("" if not row.timeouts else f"  {row.timeouts} status request(s) unanswered in 10 s"),

@@ -7,6 +7,7 @@ file says, and GET /v1/autonomy answers 200 with what is not known and why.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import os
 import signal
@@ -288,7 +289,7 @@ def test_an_event_that_cannot_be_written_is_logged_once_and_counted(emulator, st
     assert detail(server)["kubernetes_api_problem"] is None
 
 
-# ---- issue 20: the Job list in pages, decoded by a process of its own ------------------------------
+# ---- issue 20: the Job list in pages, read by a process of its own ---------------------------------
 
 
 def paged(pages: list[list[dict]], gone_at: int | None = None):
@@ -361,29 +362,49 @@ def test_a_job_with_a_huge_annotation_is_counted_like_any_other(emulator, start)
     assert [p["consecutive_failures"] for p in body["paused_tasks"]] == [3]
 
 
-def decoders(server: ControlPlaneServer) -> list[int]:
-    """The server's child processes running leviathan_control_plane.list_parser."""
+def listers(server: ControlPlaneServer) -> list[int]:
+    """The server's child processes running leviathan_control_plane.job_lister."""
     found = []
     for task in Path(f"/proc/{server.process.pid}/task").iterdir():
         for pid in (task / "children").read_text().split():
-            if b"leviathan_control_plane.list_parser" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if b"leviathan_control_plane.job_lister" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 found.append(int(pid))
     return found
 
 
-def test_the_job_list_is_decoded_in_a_process_of_its_own_started_again_if_it_dies(emulator, start):
+def list_headers(emulator: KubeEmulator) -> list[dict[str, str]]:
+    return emulator.call(lambda k: [dict(r.headers) for r in k if r.action is not None and r.action.value == "LIST"])
+
+
+def test_the_job_list_is_read_by_a_process_of_its_own_with_the_servers_credentials(emulator, start):
+    """The server's client reads the ConfigMap; every Job-list request comes from the lister, with the same token."""
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
+    emulator.seed(*(failed_job(minute) for minute in (10, 20, 30)))
+    server = start()
+    detail_after_api_read(server, timeout=30)
+    assert len(listers(server)) == 1
+    headers = list_headers(emulator)
+    assert headers
+    assert {h.get("User-Agent") for h in headers} == {"leviathan-control-plane-job-lister"}
+    assert {h.get("Authorization") for h in headers} == {"Bearer test-token"}
+    gets = emulator.call(lambda k: [dict(r.headers) for r in k if r.action is not None and r.action.value == "FETCH"])
+    assert gets and {h.get("Authorization") for h in gets} == {"Bearer test-token"}
+    assert "job-lister" not in str({h.get("User-Agent") for h in gets})
+
+
+def test_the_job_list_process_is_started_again_if_it_dies(emulator, start):
     emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
     emulator.seed(*(failed_job(minute) for minute in (10, 20, 30)))
     server = start()
     first = detail_after_api_read(server, timeout=30)
-    [reader] = decoders(server)
-    os.kill(reader, signal.SIGKILL)
+    [lister] = listers(server)
+    os.kill(lister, signal.SIGKILL)
     # The next poll (every 10 s) finds it gone and starts another before it reads.
     body = detail_after_api_read(server, since=first["kubernetes_api_read_at"], timeout=40)
     assert body["kubernetes_api_problem"] is None
     assert body["paused_tasks"] == first["paused_tasks"]
-    [again] = decoders(server)
-    assert again != reader
+    [again] = listers(server)
+    assert again != lister
     server.stop()
     eventually(lambda: not Path(f"/proc/{again}").exists() or b"zombie" in Path(f"/proc/{again}/status").read_bytes())
 
@@ -391,7 +412,7 @@ def test_the_job_list_is_decoded_in_a_process_of_its_own_started_again_if_it_die
 def test_a_list_that_is_not_a_job_list_is_a_problem_and_the_next_read_recovers(emulator, start):
     emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
     emulator.seed(*(failed_job(minute) for minute in (10, 20, 30)))
-    # The first list breaks off mid-page (its second item is not a Job); the decoder must stay in step.
+    # The first list breaks off mid-page (its second item is not a Job).
     emulator.react(lambda k: k[ON_LIST][:1] << {"items": [failed_job(40), 7, failed_job(50)]})
     server = start()
     eventually(lambda: "not a Job list" in (detail(server)["kubernetes_api_problem"] or ""), timeout=30)
@@ -400,8 +421,53 @@ def test_a_list_that_is_not_a_job_list_is_a_problem_and_the_next_read_recovers(e
         "(its item 2 is not an object)"
     )
     assert detail(server)["paused_tasks"] is None
-    [reader] = decoders(server)
+    [lister] = listers(server)
     body = detail_after_api_read(server, timeout=40)
     assert body["kubernetes_api_problem"] is None
     assert [p["consecutive_failures"] for p in body["paused_tasks"]] == [3]
-    assert decoders(server) == [reader]  # the same decoder, still in step
+    assert listers(server) == [lister]  # the same process: a bad answer is an answer, not a crash
+
+
+@pytest.mark.parametrize(
+    ("status", "why"),
+    [(500, "500 Internal Server Error"), (403, "403 Forbidden: check the control plane's Role")],
+)
+def test_a_list_the_api_refuses_is_a_problem_never_an_error_answer(emulator, start, mount, status, why):
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
+    emulator.react(lambda k: k[ON_LIST] << status)
+    server = start()
+    eventually(lambda: why in (detail(server)["kubernetes_api_problem"] or ""), timeout=30)
+    body = detail(server)
+    assert (
+        body["kubernetes_api_problem"] == f"Kubernetes API answered list jobs.batch in namespace leviathan with {why}"
+    )
+    assert body["paused_tasks"] is None and body["paused_tasks_problem"] == body["kubernetes_api_problem"]
+    assert server.status() == {"autonomy_enabled": True, "source": f"configmap:{mount / 'dev.yaml'}"}
+    assert "leviathan_kubernetes_api_read_failing 1.0" in server.get("/metrics").body.decode()
+
+
+def test_a_list_that_stalls_mid_page_is_a_problem_and_the_last_answer_stays(emulator, start, mount):
+    """A body that stops coming for longer than the read timeout (5 s): the list is given up, the status answers."""
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
+    emulator.seed(*(failed_job(minute) for minute in (10, 20, 30)))
+    server = start()
+    first = detail_after_api_read(server, timeout=30)
+    stalled = []
+
+    async def stall():
+        stalled.append(True)
+        yield b'{"kind": "JobList", "metadata": {}, "items": ['
+        await asyncio.sleep(8)
+        yield b"]}"
+
+    seen = len(emulator.params("LIST"))
+    emulator.react(lambda k: k[ON_LIST][seen : seen + 1] << stall)
+    eventually(lambda: "broke off" in (detail(server)["kubernetes_api_problem"] or ""), timeout=30)
+    body = detail(server)
+    assert body["kubernetes_api_problem"] == (
+        "the Kubernetes API broke off list jobs.batch while it was read: TimeoutError"
+    )
+    assert body["paused_tasks"] == first["paused_tasks"]  # the last complete answer, with its age
+    assert body["kubernetes_api_read_at"] == first["kubernetes_api_read_at"]
+    assert server.status() == {"autonomy_enabled": True, "source": f"configmap:{mount / 'dev.yaml'}"}
+    assert stalled

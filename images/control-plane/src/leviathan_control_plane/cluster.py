@@ -8,11 +8,12 @@ as an Event on the ConfigMap. Requests only copy the last answer, with its
 age. An API failure is a reported problem (a field and a metric), never an
 error answer and never a change of the switch.
 
-The Job list is asked for in pages (limit/continue), and each page's body is
-decoded, item by item, by a process of its own (list_parser.py), which answers
-with the paused tasks: this thread only copies bytes, so decoding thousands of
-Jobs never holds the GIL that /v1/autonomy/status needs, and no list is ever
-held whole in either process (issue 20).
+The Job list is read by a process of its own (job_lister.py): it asks for the
+pages (limit/continue), decodes each body item by item as it streams in and
+answers with the paused tasks. This thread sends it one small request line (the
+connection, from the credentials loaded here) and reads one small answer line, so
+listing thousands of Jobs never holds the GIL that /v1/autonomy/status needs, and
+no list is ever held whole (issue 20).
 
 Used only when LEVIATHAN_CONFIGMAP names the ConfigMap (the chart sets it with
 controlPlane.kubernetesApi.enabled); the kubernetes client is imported in the
@@ -37,7 +38,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from leviathan_config import ConfigState, printable, read_settings_file, settings_path_from_env
-from leviathan_config.job_list import CHUNK_BYTES, PAGE_SIZE
 from leviathan_config.kube_credentials import (
     CredentialsError,
     in_cluster,
@@ -47,6 +47,7 @@ from leviathan_config.kube_credentials import (
 )
 from leviathan_config.worker_jobs import PausedTask, PauseRule, label_selector, pause_rule_from
 from leviathan_control_plane.autonomy import Reported
+from leviathan_control_plane.job_lister import REQUEST_TIMEOUT, answered
 from leviathan_control_plane.metrics import ControlPlaneMetrics
 
 log = logging.getLogger(__name__)
@@ -68,12 +69,9 @@ UNVERIFIED = (
 )
 COMPONENT = "leviathan-control-plane"
 POLL_SECONDS = 10.0
-# (connect, read) seconds for one API call: the next poll is the retry.
-REQUEST_TIMEOUT = (3.0, 5.0)
-# The longest the list decoder may take to answer after a page's body; then it is stopped
-# (and started again at the next poll).
-DECODER_SECONDS = 30.0
-SWITCH_INTERVAL = 0.001
+# The longest the Job-list process may take over one whole list; then it is stopped (and started
+# again at the next poll). 10,000 Jobs take about 3 s on a busy 2-core machine.
+LIST_SECONDS = 60.0
 NO_ACCESS = (
     f"no Kubernetes API access ({CONFIGMAP_ENV} is not set: controlPlane.kubernetesApi.enabled=false, or a local run)"
 )
@@ -215,9 +213,6 @@ class ClusterWatch:
         # (lifespan start-up), not in the thread while it answers them.
         with contextlib.suppress(ImportError):  # the thread reports it
             import kubernetes.client  # noqa: F401
-        # The thread runs Python between its reads (building requests, copying bodies): with a 1 ms
-        # switch interval the event loop gets the GIL back within 1 ms, not 5.
-        sys.setswitchinterval(SWITCH_INTERVAL)
         self._thread = threading.Thread(target=self._run, name="kubernetes-api", daemon=True)
         self._thread.start()
 
@@ -400,20 +395,21 @@ class ApiProblem(Exception):
 
 
 class _Api:
-    """The three calls, with the official client; JSON in and out (no model classes)."""
+    """The ConfigMap read and the Event writes, with the official client (JSON in and out, no model classes);
+    the Job list, through the Job-list process."""
 
-    def __init__(self, api_client: Any, namespace: str) -> None:
+    def __init__(self, configuration: Any, namespace: str) -> None:
         from kubernetes import client
 
-        self._core = client.CoreV1Api(api_client)
-        self._batch = client.BatchV1Api(api_client)
+        self._configuration = configuration
+        self._core = client.CoreV1Api(client.ApiClient(configuration))
         self.namespace = namespace
-        self._decoder: _Decoder | None = None
+        self._lister: _Lister | None = None
 
     @classmethod
     def connect(cls, namespace: str | None) -> _Api:
         try:
-            from kubernetes import client
+            import kubernetes.client  # noqa: F401
         except ImportError as exc:
             raise ApiProblem(f"the kubernetes client is not installed: {exc}") from None
         try:
@@ -423,7 +419,9 @@ class _Api:
         namespace = namespace or (pod_namespace() if in_cluster() else kubeconfig_namespace())
         if not namespace:
             raise ApiProblem(f"cannot tell the namespace: set {NAMESPACE_ENV}")
-        return cls(client.ApiClient(configuration), namespace)
+        if configuration.proxy:
+            raise ApiProblem("a proxy for the Kubernetes API (the kubeconfig's proxy-url) is not supported")
+        return cls(configuration, namespace)
 
     def get_configmap(self, name: str) -> dict[str, Any] | None:
         return self._call(
@@ -435,70 +433,54 @@ class _Api:
         )
 
     def paused_tasks(self, selector: str, rule: PauseRule) -> tuple[tuple[PausedTask, ...], int, int]:
-        """The paused tasks, from every Job the selector matches, page by page; and the Jobs and pages read.
+        """The paused tasks, from every Job the selector matches; and the Jobs and pages read.
 
-        The decoder process asks for each page; this thread sends the request and copies the body
-        to it as it streams in. A list that cannot be read to its last page is an ApiProblem.
+        The Job-list process reads the list; this thread sends it the request and waits for the
+        answer. A list that cannot be read to its last page is an ApiProblem.
         """
-        what = "list jobs.batch"
-        if self._decoder is None or not self._decoder.alive:
-            self._decoder = _Decoder.start()
-        decoder = self._decoder
-        decoder.send_line(
+        if self._lister is None or not self._lister.alive:
+            self._lister = _Lister.start()
+        answer = self._lister.ask(
             {
                 "call": "tally",
+                "api": self._connection(),
+                "namespace": self.namespace,
+                "label_selector": selector,
                 "worker_selector": dict(rule.selector),
                 "tasks": list(rule.tasks),
                 "pause_after_failures": rule.pause_after_failures,
             }
         )
-        while True:
-            answer = decoder.answer()
-            if "fetch" not in answer:
-                break
-            token = answer["fetch"]
-            try:
-                response = self._request(
-                    what,
-                    lambda token=token: self._batch.list_namespaced_job(
-                        self.namespace,
-                        label_selector=selector,
-                        limit=PAGE_SIZE,
-                        **({"_continue": token} if token else {}),
-                        _preload_content=False,
-                        _request_timeout=REQUEST_TIMEOUT,
-                    ),
-                )
-            except ApiProblem:
-                decoder.abort()
-                raise
-            try:
-                for chunk in response.stream(CHUNK_BYTES):
-                    decoder.send_frame(chunk)
-            except ApiProblem:
-                response.close()
-                raise
-            except Exception as exc:  # urllib3 and socket errors while the body streams in
-                response.close()
-                decoder.abort()
-                reason = getattr(exc, "reason", None) or exc
-                raise ApiProblem(
-                    f"the Kubernetes API broke off {what} while it was read: {type(reason).__name__}"
-                ) from None
-            response.release_conn()
-            decoder.end_body()
         if "problem" in answer:
             raise ApiProblem(str(answer["problem"]))
         try:
             paused = tuple(PausedTask(str(t), int(n), str(last)) for t, n, last in answer["paused"])
             return paused, int(answer["jobs"]), int(answer["pages"])
         except (KeyError, TypeError, ValueError):
-            decoder.close()
-            raise ApiProblem("the Job-list decoder answered something else than paused tasks") from None
+            self._lister.close()
+            raise ApiProblem("the Job-list process answered something else than paused tasks") from None
+
+    def _connection(self) -> dict[str, Any]:
+        """Where and how the kubernetes client would connect: the Job-list process's part of the request."""
+        configuration = self._configuration
+        headers = {
+            auth["key"]: auth["value"]
+            for auth in configuration.auth_settings().values()  # refreshes a rotated service-account token
+            if auth.get("in") == "header" and auth.get("value")
+        }
+        return {
+            "host": configuration.host,
+            "headers": headers,
+            "ca_file": configuration.ssl_ca_cert,
+            "cert_file": configuration.cert_file,
+            "key_file": configuration.key_file,
+            "verify": bool(configuration.verify_ssl),
+            "server_name": getattr(configuration, "tls_server_name", None),
+        }
 
     def close(self) -> None:
-        if self._decoder is not None:
-            self._decoder.close()
+        if self._lister is not None:
+            self._lister.close()
 
     def create_event(self, event: dict[str, Any]) -> bool:
         """True when created; False when another replica already recorded this change."""
@@ -521,7 +503,7 @@ class _Api:
             raise ApiProblem(f"the Kubernetes API answered {what} with something that is not JSON") from None
 
     def _request(self, what: str, request: Any, missing_ok: bool = False, exists_ok: bool = False) -> Any:
-        """The response, its body not read yet; None for a tolerated 404 or 409."""
+        """The response; None for a tolerated 404 or 409."""
         from kubernetes.client.exceptions import ApiException
 
         try:
@@ -529,66 +511,50 @@ class _Api:
         except ApiException as exc:
             if (exc.status == 404 and missing_ok) or (exc.status == 409 and exists_ok):
                 return None
-            hint = ": check the control plane's Role" if exc.status in (401, 403) else ""
-            if exc.status == 410 and what.startswith("list"):
-                hint = (
-                    ": the list changed too much while it was read page by page (its continue token expired); "
-                    "the next poll lists again"
-                )
-            raise ApiProblem(
-                f"Kubernetes API answered {what} in namespace {self.namespace} with {exc.status} {exc.reason}{hint}"
-            ) from None
+            raise ApiProblem(answered(what, self.namespace, exc.status, exc.reason)) from None
         except Exception as exc:  # urllib3 and socket errors: the API is unreachable
             reason = getattr(exc, "reason", None) or exc
             raise ApiProblem(f"cannot reach the Kubernetes API for {what}: {type(reason).__name__}"[:300]) from None
 
 
-class _Decoder:
-    """The Job-list decoder process (list_parser.py): request lines and body frames in, answer lines out."""
+class _Lister:
+    """The Job-list process (job_lister.py): one request line in, one answer line out."""
 
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self._process = process
         self._buffer = b""
 
     @classmethod
-    def start(cls) -> _Decoder:
-        command = [sys.executable, "-m", "leviathan_control_plane.list_parser"]
+    def start(cls) -> _Lister:
+        command = [sys.executable, "-m", "leviathan_control_plane.job_lister"]
         try:
             process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         except OSError as exc:
-            raise ApiProblem(f"cannot start the Job-list decoder: {exc}"[:300]) from None
-        decoder = cls(process)
-        if not decoder.answer().get("ready"):
-            decoder.close()
-            raise ApiProblem("the Job-list decoder did not start")
-        return decoder
+            raise ApiProblem(f"cannot start the Job-list process: {exc}"[:300]) from None
+        lister = cls(process)
+        if not lister._answer().get("ready"):
+            lister.close()
+            raise ApiProblem("the Job-list process did not start")
+        return lister
 
     @property
     def alive(self) -> bool:
         return self._process.poll() is None
 
-    def send_line(self, request: dict[str, Any]) -> None:
-        self._write(json.dumps(request).encode() + b"\n")
-
-    def send_frame(self, data: bytes) -> None:
-        if data:
-            self._write(len(data).to_bytes(4, "big") + data)
-
-    def end_body(self) -> None:
-        self._write((0).to_bytes(4, "big"))
-
-    def abort(self) -> None:
-        """The request for a page failed: the decoder drops the list and says so."""
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
         try:
-            self._write((0xFFFFFFFF).to_bytes(4, "big"))
-            self.answer()
-        except ApiProblem:
-            pass  # it is stopped: the next list starts another
+            assert self._process.stdin is not None
+            self._process.stdin.write(json.dumps(request).encode() + b"\n")
+            self._process.stdin.flush()
+        except (OSError, ValueError):
+            self.close()
+            raise ApiProblem(self._gone()) from None
+        return self._answer()
 
-    def answer(self) -> dict[str, Any]:
-        """Its next line, within DECODER_SECONDS; it is stopped if it takes longer."""
+    def _answer(self) -> dict[str, Any]:
+        """Its next line, within LIST_SECONDS; it is stopped if it takes longer."""
         assert self._process.stdout is not None
-        deadline = time.monotonic() + DECODER_SECONDS
+        deadline = time.monotonic() + LIST_SECONDS
         fd = self._process.stdout.fileno()
         with selectors.DefaultSelector() as selector:
             selector.register(fd, selectors.EVENT_READ)
@@ -597,7 +563,8 @@ class _Decoder:
                 if remaining <= 0:
                     self.close()
                     raise ApiProblem(
-                        f"the Job-list decoder gave no answer in {DECODER_SECONDS:g}s; it is started again"
+                        f"the Job-list process gave no answer in {LIST_SECONDS:g}s (a slow Kubernetes API?); "
+                        "it is started again at the next poll"
                     )
                 if not selector.select(remaining):
                     continue
@@ -613,7 +580,7 @@ class _Decoder:
             answer = None
         if not isinstance(answer, dict):
             self.close()
-            raise ApiProblem("the Job-list decoder answered something that is not JSON")
+            raise ApiProblem("the Job-list process answered something that is not JSON")
         return answer
 
     def close(self) -> None:
@@ -625,16 +592,7 @@ class _Decoder:
             with contextlib.suppress(OSError):
                 pipe.close()  # type: ignore[union-attr]
 
-    def _write(self, data: bytes) -> None:
-        try:
-            assert self._process.stdin is not None
-            self._process.stdin.write(data)
-            self._process.stdin.flush()
-        except (OSError, ValueError):
-            self.close()
-            raise ApiProblem(self._gone()) from None
-
     def _gone(self) -> str:
         code = self._process.poll()
         how = f"code {code}" if code is not None else "stopped"
-        return f"the Job-list decoder exited ({how}); it is started again"
+        return f"the Job-list process exited ({how}); it is started again at the next poll"
