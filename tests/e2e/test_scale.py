@@ -3,7 +3,7 @@
 The chart as installed (dev values); 10,000 worker-shaped Jobs marked finished through the
 status subresource (tests/support/scale.py, a few hundred a second), three of one task's
 newest failed. Then the control plane must report that pause, with no API problem, within
-a couple of polls, each replica (server and its Job-list decoder) staying under the chart's
+a couple of polls, each replica (server and its Job-list process) staying under the chart's
 128Mi limit, which the node enforces (a restart, an OOM kill say, fails the test); and a
 scheduler tick must finish, skip the paused task and submit the other.
 
