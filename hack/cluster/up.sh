@@ -119,7 +119,7 @@ kubeconfig kube-proxy.kubeconfig kube-proxy
 kubeconfig coredns.kubeconfig coredns
 
 say "network: bridge $BRIDGE ($BRIDGE_IP/16) for pods"
-ip link add "$BRIDGE" type bridge
+ip link add "$BRIDGE" address "$BRIDGE_MAC" type bridge
 ip addr add "$BRIDGE_IP/16" dev "$BRIDGE"
 ip link set "$BRIDGE" up
 
