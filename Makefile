@@ -293,11 +293,11 @@ images: check-python ## Build both images with docker or podman (installs podman
 	$(PYTHON) hack/container_images.py build --registry $(IMAGE_REGISTRY) --version $(VERSION)
 
 .PHONY: cluster-up
-cluster-up: $(VENV_STAMP) ## Start a real Kubernetes control plane on 127.0.0.1 (builds it on first use); kubeconfig in .run/cluster/kubeconfig
+cluster-up: $(VENV_STAMP) images ## Start a local cluster: real control plane and a real node running our images (builds it on first use); kubeconfig in .run/cluster/kubeconfig
 	hack/cluster/up.sh
 
 .PHONY: cluster-down
-cluster-down: ## Stop the local control plane and its pods; nothing is left running
+cluster-down: ## Stop the local cluster, its pods and containers; no process, mount, netns or iptables rule is left
 	hack/cluster/down.sh
 
 # e2e: against LEVIATHAN_E2E_CONTEXT or KUBECONFIG when one is set; otherwise on the local
@@ -310,7 +310,7 @@ export KUBE_VERSION
 E2E_PYTEST = LEVIATHAN_E2E=1 HELM="$(HELM)" $(VENV)/bin/pytest tests/e2e -v -n 0 $(E2E_ARGS)
 
 .PHONY: e2e
-e2e: $(VENV_STAMP) ## tests/e2e on the local control plane (KUBE_VERSION=1.34..1.37), or on LEVIATHAN_E2E_CONTEXT / KUBECONFIG if set
+e2e: $(VENV_STAMP) ## tests/e2e on the local cluster, our images on its real node (KUBE_VERSION=1.34..1.37), or on LEVIATHAN_E2E_CONTEXT / KUBECONFIG if set
 	@if [ -n "$${LEVIATHAN_E2E_CONTEXT:-}" ]; then \
 	  mkdir -p .run && $(KUBECTL) config view --minify --flatten --context "$$LEVIATHAN_E2E_CONTEXT" >.run/e2e-kubeconfig; \
 	  export KUBECONFIG=$(CURDIR)/.run/e2e-kubeconfig; \
@@ -318,7 +318,7 @@ e2e: $(VENV_STAMP) ## tests/e2e on the local control plane (KUBE_VERSION=1.34..1
 	if [ -n "$${KUBECONFIG:-}" ]; then \
 	  hack/require-cluster.sh && $(E2E_PYTEST); \
 	else \
-	  hack/cluster/up.sh; \
+	  $(MAKE) --no-print-directory images && hack/cluster/up.sh || exit 1; \
 	  trap 'hack/cluster/down.sh' EXIT; \
 	  KUBECONFIG=$(LOCAL_KUBECONFIG) PATH="$(CURDIR)/.run/cluster/bin:$$PATH" LEVIATHAN_E2E_LOCAL=1 $(E2E_PYTEST); \
 	fi

@@ -2,6 +2,8 @@
 
     python3 hack/container_images.py build [--registry ghcr.io/leviathan] [--version 0.1.0]
     python3 hack/container_images.py engine     # the engine and flags the tests run images with, as JSON
+    python3 hack/container_images.py load --containerd SOCKET --version 0.1.0 --pause-image TAG
+                                               # both images and a pause image into a containerd (make cluster-up)
 
 The engine is docker when its daemon answers, else podman; where neither can build, podman and
 runc are installed with apt-get (one line says why it cannot be, when it cannot). The base is the
@@ -310,6 +312,40 @@ def build(registry: str, version: str) -> None:
     print("(--help as the chart runs them: user 10001, read-only root filesystem, all capabilities dropped)")
 
 
+def load(containerd: str, registry: str, version: str, pause_image: str) -> None:
+    """Import both images, and a pause image built on their base, into containerd's k8s.io namespace."""
+    engine = find_engine(install=False)
+    tags = [f"{registry}/{image}:{version}" for image in IMAGES]
+    missing = [tag for tag in tags if run([*engine.command, "image", "inspect", tag]).returncode != 0]
+    if missing:
+        raise Refusal(f"{', '.join(missing)} not built: run make images first")
+    base, origin = choose_base(engine)
+    pause = f'FROM {base}\nUSER 65535:65535\nENTRYPOINT ["sleep", "infinity"]\n'
+    built = subprocess.run(
+        [*engine.command, "build", *engine.limits, "-t", pause_image, "-f", "-", str(CONTEXT)],
+        input=pause.encode(),
+        capture_output=True,
+    )
+    if built.returncode != 0:
+        raise Refusal(f"building the pause image on {base} failed: {last_line(built.stderr.decode())}")
+    ctr = shutil.which("ctr")
+    if not ctr:
+        raise Refusal("ctr (containerd's client) is not installed: apt-get install containerd")
+    with tempfile.TemporaryDirectory(prefix="leviathan-images-") as scratch:
+        for tag in [pause_image, *tags]:
+            started = time.monotonic()
+            archive = Path(scratch) / "image.tar"
+            saved = run([*engine.command, "save", "--format", "docker-archive", "-o", str(archive), tag], timeout=600)
+            if saved.returncode != 0:
+                raise Refusal(f"saving {tag} failed: {last_line(saved.stderr)}")
+            loaded = run([ctr, "--address", containerd, "-n", "k8s.io", "images", "import", str(archive)], timeout=600)
+            if loaded.returncode != 0:
+                raise Refusal(f"importing {tag} into containerd failed: {last_line(loaded.stderr)}")
+            archive.unlink()
+            say(f"{tag} loaded into containerd in {time.monotonic() - started:.1f} s")
+    say(f"pause image {pause_image} built on {base} ({origin})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -317,10 +353,17 @@ def main(argv: list[str] | None = None) -> int:
     build_parser.add_argument("--registry", default="ghcr.io/leviathan")
     build_parser.add_argument("--version", required=True)
     commands.add_parser("engine", help="print the engine that runs the images, as JSON (never installs one)")
+    load_parser = commands.add_parser("load", help="import both images and a pause image into containerd")
+    load_parser.add_argument("--containerd", required=True, help="containerd's socket")
+    load_parser.add_argument("--registry", default="ghcr.io/leviathan")
+    load_parser.add_argument("--version", required=True)
+    load_parser.add_argument("--pause-image", required=True, help="the tag of the pod sandbox image to build")
     args = parser.parse_args(argv)
     try:
         if args.command == "engine":
             print(find_engine(install=False).as_json())
+        elif args.command == "load":
+            load(args.containerd, args.registry, args.version, args.pause_image)
         else:
             build(args.registry, args.version)
     except Refusal as refusal:

@@ -47,7 +47,7 @@ wrapper() {
 }
 
 build_kube() {
-  local names=(kube-apiserver kube-controller-manager kube-scheduler kubectl) todo=()
+  local names=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy) todo=()
   for n in "${names[@]}"; do fresh "$n" "$KUBE_VERSION" || todo+=("$n"); done
   ((${#todo[@]})) || return 0
   local dir=$WORK/kubernetes-$KUBE_VERSION
@@ -77,17 +77,24 @@ build_etcd() {
   mark etcd "$ETCD_VERSION"
 }
 
-build_kwok() {
-  fresh kwok "$KWOK_VERSION" && return 0
-  log "building kwok $KWOK_VERSION"
-  GOBIN=$PWD/$BIN go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-  mark kwok "$KWOK_VERSION"
+
+# go_install NAME VERSION PACKAGE: a module without relative replace lines, installed as is.
+go_install() {
+  fresh "$1" "$2" && return 0
+  log "building $1 $2"
+  GOBIN=$PWD/$BIN go install -trimpath -ldflags "-s -w" "$3@$2"
+  mark "$1" "$2"
 }
+build_kwok() { go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok; }
+build_crictl() { go_install crictl "$CRI_TOOLS_VERSION" sigs.k8s.io/cri-tools/cmd/crictl; }
+build_coredns() { go_install coredns "$COREDNS_VERSION" github.com/coredns/coredns; }
 
 case "${1:-all}" in
-  all) build_etcd; build_kwok; build_kube ;;
+  all) build_etcd; build_kwok; build_crictl; build_coredns; build_kube ;;
   etcd) build_etcd ;;
   kwok) build_kwok ;;
+  crictl) build_crictl ;;
+  coredns) build_coredns ;;
   kube) build_kube ;;
-  *) echo "usage: $0 [all|etcd|kwok|kube]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|etcd|kwok|crictl|coredns|kube]" >&2; exit 2 ;;
 esac

@@ -10,10 +10,8 @@ if [[ ${1:-} == -n ]]; then namespace=$2; shift 2; fi
 (($# == 1)) || { echo "usage: $0 [-n NAMESPACE] 'COMMAND'" >&2; exit 2; }
 ip netns list | grep -q "^$CLIENT_NETNS\b" || { echo "incluster: no local cluster is running (make cluster-up)" >&2; exit 1; }
 mkdir -p "/etc/netns/$CLIENT_NETNS"
-# services.hosts (written by the pod agent): "IP FQDNs... #NAMESPACE NAME"; the short name only for our namespace.
-{
-  echo "127.0.0.1 localhost"
-  awk -v ns="$namespace" '{ line = $0; sub(/ #.*/, "", line); if ($(NF-1) == "#" ns) line = line " " $NF; print line }' "$RUN/services.hosts"
-} >"/etc/netns/$CLIENT_NETNS/hosts"
-echo "search $namespace.svc.cluster.local svc.cluster.local cluster.local" >"/etc/netns/$CLIENT_NETNS/resolv.conf"
+# Names resolve through the cluster DNS (CoreDNS on the bridge address), as in a pod of NAMESPACE.
+echo "127.0.0.1 localhost" >"/etc/netns/$CLIENT_NETNS/hosts"
+printf 'search %s.svc.cluster.local svc.cluster.local cluster.local\nnameserver %s\noptions ndots:5 single-request-reopen timeout:2 attempts:3\n' \
+  "$namespace" "$BRIDGE_IP" >"/etc/netns/$CLIENT_NETNS/resolv.conf"
 exec ip netns exec "$CLIENT_NETNS" bash -c "$1"

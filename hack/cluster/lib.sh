@@ -17,15 +17,27 @@ ETCD_PEER_PORT=$((PORT_BASE + 80))
 KCM_PORT=$((PORT_BASE + 57))
 SCHEDULER_PORT=$((PORT_BASE + 59))
 KWOK_PORT=$((PORT_BASE + 50))
-ALL_PORTS=("$API_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" "$KWOK_PORT")
+KUBELET_PORT=$((PORT_BASE + 51))
+KUBELET_HEALTHZ_PORT=$((PORT_BASE + 52))
+PROXY_HEALTHZ_PORT=$((PORT_BASE + 53))
+PROXY_METRICS_PORT=$((PORT_BASE + 54))
+ALL_PORTS=("$API_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" "$KWOK_PORT"
+  "$KUBELET_PORT" "$KUBELET_HEALTHZ_PORT" "$PROXY_HEALTHZ_PORT" "$PROXY_METRICS_PORT")
 
-NODE_NAME=kwok-node-0
+# Two nodes: the real one (kubelet, containerd, runc) runs the pods of our images; kwok fakes
+# the pods of every other image (worker tasks), which a placement policy sends to its node.
+NODE_NAME=local-node-$INDEX
+KWOK_NODE_NAME=kwok-node-$INDEX
 # Pods live on their own bridge and address ranges, inside network namespaces of this machine.
 BRIDGE=lev$INDEX
+# A fixed, locally administered MAC: a Linux bridge otherwise takes the lowest MAC of its ports,
+# so it changes as pods come and go, and a pod (or the client namespace) that still has the old
+# one in its ARP cache loses the gateway for seconds (measured: a DNS lookup took 10 s).
+BRIDGE_MAC=$(printf '02:6c:76:00:00:%02x' "$INDEX")
 NETNS_PREFIX=lev${INDEX}pod-
 POD_NET=10.$((200 + 2 * INDEX))
 BRIDGE_IP=$POD_NET.0.1
-AGENT_POD_CIDR=$POD_NET.0.0/17      # pods the agent runs
+POD_SUBNET=$POD_NET.0.0/16         # the bridge's network: the real node's pods from the lower half
 KWOK_POD_CIDR=$POD_NET.128.0/17     # pods kwok fakes (worker tasks)
 # A network namespace standing in for a pod, to run commands "from inside the cluster".
 CLIENT_NETNS=${NETNS_PREFIX}client
@@ -33,9 +45,18 @@ CLIENT_VETH=lev${INDEX}client
 CLIENT_IP=$POD_NET.127.254
 SERVICE_CIDR=10.$((201 + 2 * INDEX)).0.0/16
 SERVICE_API_IP=10.$((201 + 2 * INDEX)).0.1   # the `kubernetes` Service: the first address of the range
-# Pods whose every container uses one of these images run for real; kwok fakes the rest.
-AGENT_IMAGE_PATTERN='^ghcr[.]io/leviathan/(control-plane|scheduler)[:@]'
+# Pods whose every container uses one of these images run on the real node; kwok fakes the rest.
+OUR_IMAGES='^ghcr[.]io/leviathan/(control-plane|scheduler)[:@]'
+# kubelet's sync period: how soon a ConfigMap edit reaches a pod's volume.
 SYNC_PERIOD=${LEVIATHAN_CLUSTER_SYNC_PERIOD:-5}
+CONTAINERD_SOCKET=$RUN/containerd/containerd.sock
+CNI_BIN=/usr/lib/cni   # Debian's containernetworking-plugins
+# The images up.sh loads into containerd: the chart's defaults (make images), and a pod sandbox
+# image built on their base (nothing can be pulled).
+IMAGE_VERSION=$(awk '/^appVersion:/ {gsub(/"/, "", $2); print $2}' chart/Chart.yaml)
+PAUSE_IMAGE=localhost/leviathan/pause:$IMAGE_VERSION
+# Only one cluster with a real node runs on a machine: kube-proxy's iptables chains are global.
+API_FILTER_CHAIN=LEVIATHAN-API-$INDEX
 
 say() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 

@@ -2,11 +2,12 @@
 # make cluster-up: a real Kubernetes control plane on this machine, as plain processes.
 #
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler  (official, built by build.sh)
-#   kwok                                                           (nodes; status of pods of other images)
-#   podagent.py                                                    (runs pods of our images as local processes)
+#   kubelet, kube-proxy (iptables), containerd + runc, CNI bridge   (the real node: our images' pods)
+#   CoreDNS on the host                                             (cluster DNS for those pods)
+#   kwok                                                            (a second node: fakes other pods)
 #
-# The API server listens on 127.0.0.1 only. Pods run in network namespaces on a
-# bridge of their own (POD_CIDR); Service ClusterIPs are answered by the agent.
+# The API server takes connections from this machine and the pods' bridge only. Pods run on a
+# bridge of their own (POD_SUBNET), from the images `make images` built, loaded into containerd.
 # Everything lives under .run/cluster; `make cluster-down` stops it and removes it.
 # LEVIATHAN_CLUSTER_MINIMAL=1 (make fleet-up): etcd and kube-apiserver only. No node, no pods, no
 # controllers: enough for the switch, the stop and the admission proof, at a fraction of the CPU.
@@ -20,6 +21,7 @@ trap 'status=$?; if ((status != 0)); then hack/cluster/down.sh --quiet || true; 
 [[ $(id -u) == 0 ]] || fail "needs root (it creates network namespaces for pods); run as root"
 command -v openssl >/dev/null || fail "openssl is not installed (apt-get install openssl)"
 command -v ip >/dev/null || fail "the ip command is not installed (apt-get install iproute2)"
+minimal=${LEVIATHAN_CLUSTER_MINIMAL:-}
 [[ -x $VENV_PYTHON ]] || fail "no $VENV_PYTHON: run 'make venv' first"
 if running; then fail "a cluster is already running (pids in $RUN/pids): make cluster-down first"; fi
 
@@ -32,10 +34,29 @@ ip link show "$BRIDGE" >/dev/null 2>&1 && fail "network bridge $BRIDGE already e
 
 say "building the pinned binaries if needed (first build: about 15 min on 2 cores)"
 hack/cluster/build.sh all || fail "building the cluster binaries failed (see the output above)"
+if [[ $minimal != 1 ]]; then
+  # The real node's Debian parts: installed here when missing, as make images installs podman.
+  packages=()
+  command -v containerd >/dev/null || packages+=(containerd)
+  command -v runc >/dev/null || packages+=(runc)
+  [[ -x $CNI_BIN/bridge ]] || packages+=(containernetworking-plugins)
+  command -v iptables >/dev/null || packages+=(iptables)
+  if ((${#packages[@]})); then
+    command -v apt-get >/dev/null || fail "the real node needs ${packages[*]}, and there is no apt-get to install them"
+    say "installing ${packages[*]} with apt-get (the real node's container runtime)"
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}" >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null 2>&1 &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}" >/dev/null; }; } ||
+      fail "apt-get install ${packages[*]} failed"
+  fi
+  if iptables -t nat -S KUBE-SERVICES >/dev/null 2>&1; then
+    fail "another cluster's kube-proxy owns this machine's KUBE-* iptables chains (one real node per machine): make cluster-down there"
+  fi
+fi
 
 started=$(date +%s)
 rm -rf "$RUN"
-mkdir -p "$RUN"/{pki,logs,pids,etcd,pods}
+mkdir -p "$RUN"/{pki,logs,pids,etcd}
 # The binaries of this KUBE_VERSION, for make e2e's PATH (kubectl of the same version).
 ln -s "$(cd "$BIN" && pwd)" "$RUN/bin"
 
@@ -61,8 +82,11 @@ pki() {
   cert scheduler system:kube-scheduler
   cert kwok kwok-controller system:masters
   cert node "system:node:$NODE_NAME" system:nodes
+  cert kube-proxy system:kube-proxy
+  cert coredns leviathan-local-coredns
   cert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters
-  cert kwok-serving "$NODE_NAME" "" "IP:127.0.0.1,DNS:$NODE_NAME"
+  cert kubelet-serving "$NODE_NAME" "" "IP:$BRIDGE_IP,DNS:$NODE_NAME"
+  cert kwok-serving "$KWOK_NODE_NAME" "" "IP:127.0.0.1,DNS:$KWOK_NODE_NAME"
 }
 pki
 
@@ -91,9 +115,11 @@ kubeconfig controller-manager.kubeconfig controller-manager
 kubeconfig scheduler.kubeconfig scheduler
 kubeconfig kwok.kubeconfig kwok
 kubeconfig node.kubeconfig node
+kubeconfig kube-proxy.kubeconfig kube-proxy
+kubeconfig coredns.kubeconfig coredns
 
 say "network: bridge $BRIDGE ($BRIDGE_IP/16) for pods"
-ip link add "$BRIDGE" type bridge
+ip link add "$BRIDGE" address "$BRIDGE_MAC" type bridge
 ip addr add "$BRIDGE_IP/16" dev "$BRIDGE"
 ip link set "$BRIDGE" up
 
@@ -104,10 +130,21 @@ start etcd "$BIN/etcd" --name local --data-dir "$RUN/etcd" --unsafe-no-fsync \
   --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT" --log-level warn
 wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 
+# Pods reach the API server through the kubernetes Service, at the bridge address: with a real
+# node it listens on every address, and a filter chain drops what comes from elsewhere.
+API_BIND=127.0.0.1
+if [[ $minimal != 1 ]]; then
+  API_BIND=0.0.0.0
+  iptables -N "$API_FILTER_CHAIN"
+  iptables -A "$API_FILTER_CHAIN" -i lo -j RETURN
+  iptables -A "$API_FILTER_CHAIN" -i "$BRIDGE" -j RETURN
+  iptables -A "$API_FILTER_CHAIN" -j DROP
+  iptables -I INPUT -p tcp --dport "$API_PORT" -j "$API_FILTER_CHAIN"
+fi
 say "kube-apiserver $KUBE_VERSION (Node,RBAC; default admission plugins incl. PodSecurity)"
 start kube-apiserver "$BIN/kube-apiserver" \
   --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-  --bind-address 127.0.0.1 --advertise-address "$BRIDGE_IP" --secure-port "$API_PORT" \
+  --bind-address "$API_BIND" --advertise-address "$BRIDGE_IP" --secure-port "$API_PORT" \
   --tls-cert-file "$RUN/pki/apiserver.crt" --tls-private-key-file "$RUN/pki/apiserver.key" \
   --client-ca-file "$RUN/pki/ca.crt" \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
@@ -124,7 +161,7 @@ export KUBECONFIG=$PWD/$RUN/kubeconfig
 wait_for kube-apiserver 60 "$BIN/kubectl" get --raw /readyz
 
 
-if [[ ${LEVIATHAN_CLUSTER_MINIMAL:-} == 1 ]]; then
+if [[ $minimal == 1 ]]; then
   trap - EXIT
   say "ready (minimal: etcd and kube-apiserver) in $(($(date +%s) - started)) s: export KUBECONFIG=$PWD/$RUN/kubeconfig"
   exit 0
@@ -146,35 +183,64 @@ start kube-scheduler "$BIN/kube-scheduler" \
   --authorization-kubeconfig "$RUN/scheduler.kubeconfig" \
   --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --leader-elect=false --profiling=false
 
-say "kwok $KWOK_VERSION: node $NODE_NAME"
-# kwok's CRDs and node stages are read from its module, where build.sh fetched them.
+say "kwok $KWOK_VERSION: node $KWOK_NODE_NAME (fakes the pods of other images)"
+# kwok's node stages are read from its module, where build.sh fetched them.
 KWOK_MODULE=$(cd /tmp && go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
 [[ -d $KWOK_MODULE ]] || fail "cannot find the kwok $KWOK_VERSION module source (go mod download failed)"
 kubectl_apply() { "$BIN/kubectl" apply --server-side --force-conflicts -f "$@" >/dev/null; }
-kubectl_apply "$KWOK_MODULE/kustomize/crd/bases/kwok.x-k8s.io_logs.yaml"
-kubectl_apply "$KWOK_MODULE/kustomize/crd/bases/kwok.x-k8s.io_portforwards.yaml"
-sed "s#@AGENT_IMAGES@#$AGENT_IMAGE_PATTERN#g" hack/cluster/pod-stages.yaml >"$RUN/pod-stages.yaml"
 start kwok "$BIN/kwok" --kubeconfig "$RUN/kwok.kubeconfig" \
   --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
   --config "$KWOK_MODULE/kustomize/stage/node/fast/node-initialize.yaml" \
   --config "$KWOK_MODULE/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
-  --config "$RUN/pod-stages.yaml" \
-  --enable-crds Logs,PortForward \
+  --config hack/cluster/pod-stages.yaml \
   --node-lease-duration-seconds 40 \
   --node-ip 127.0.0.1 --node-port "$KWOK_PORT" --server-address "127.0.0.1:$KWOK_PORT" \
   --tls-cert-file "$RUN/pki/kwok-serving.crt" --tls-private-key-file "$RUN/pki/kwok-serving.key" \
   --cidr "$KWOK_POD_CIDR"
-sed "s|@NODE@|$NODE_NAME|g" hack/cluster/node.yaml | "$BIN/kubectl" apply -f - >/dev/null
-wait_for "node $NODE_NAME Ready" 60 "$BIN/kubectl" wait --for=condition=Ready "node/$NODE_NAME" --timeout=5s
+sed "s|@NODE@|$KWOK_NODE_NAME|g" hack/cluster/node.yaml | "$BIN/kubectl" apply -f - >/dev/null
+sed -e "s|@KWOK_NODE@|$KWOK_NODE_NAME|g" -e "s#@OUR_IMAGES@#$OUR_IMAGES#g" hack/cluster/placement.yaml | kubectl_apply -
+wait_for "node $KWOK_NODE_NAME Ready" 60 "$BIN/kubectl" wait --for=condition=Ready "node/$KWOK_NODE_NAME" --timeout=5s
 
-say "pod agent: runs pods of $AGENT_IMAGE_PATTERN on $NODE_NAME"
-sed "s|@NODE@|$NODE_NAME|g" hack/cluster/agent-rbac.yaml | "$BIN/kubectl" apply -f - >/dev/null
+# render FILE: the template with the cluster's values.
+render() {
+  sed -e "s|@RUN@|$PWD/$RUN|g" -e "s|@BRIDGE@|$BRIDGE|g" -e "s|@BRIDGE_IP@|$BRIDGE_IP|g" \
+    -e "s|@POD_SUBNET@|$POD_SUBNET|g" -e "s|@RANGE_START@|$POD_NET.0.2|g" -e "s|@RANGE_END@|$POD_NET.126.255|g" \
+    -e "s|@NODE@|$NODE_NAME|g" -e "s|@KUBELET_PORT@|$KUBELET_PORT|g" -e "s|@KUBELET_HEALTHZ_PORT@|$KUBELET_HEALTHZ_PORT|g" \
+    -e "s|@PROXY_HEALTHZ_PORT@|$PROXY_HEALTHZ_PORT|g" -e "s|@PROXY_METRICS_PORT@|$PROXY_METRICS_PORT|g" \
+    -e "s|@SYNC_PERIOD@|$SYNC_PERIOD|g" -e "s|@PAUSE_IMAGE@|$PAUSE_IMAGE|g" -e "s|@RUNC@|$(command -v runc)|g" \
+    -e "s|@CNI_BIN@|$CNI_BIN|g" "hack/cluster/$1"
+}
+
+say "real node $NODE_NAME: containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1 {print $3}')"
+sysctl -qw net.ipv4.ip_forward=1
+mkdir -p "$RUN/containerd" "$RUN/cni/net.d" "$RUN/kubelet"
+render containerd.toml >"$RUN/containerd/config.toml"
+render cni.conflist >"$RUN/cni/net.d/10-leviathan.conflist"
+# containerd's default runtime spec, with the open-files limit this machine allows.
+ctr oci spec | "$VENV_PYTHON" -c '
+import json, sys
+spec = json.load(sys.stdin)
+spec["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 4096}]
+json.dump(spec, sys.stdout, indent=1)' >"$RUN/containerd/base-spec.json"
+start containerd containerd --config "$RUN/containerd/config.toml"
+wait_for containerd 30 ctr --address "$CONTAINERD_SOCKET" version
+say "loading the images into containerd (make images builds them)"
+"$VENV_PYTHON" hack/container_images.py load --containerd "$CONTAINERD_SOCKET" --version "$IMAGE_VERSION" --pause-image "$PAUSE_IMAGE" ||
+  fail "loading the images into containerd failed (see above)"
+
+say "kubelet $KUBE_VERSION, kube-proxy, CoreDNS $COREDNS_VERSION"
+render kubelet.yaml >"$RUN/kubelet/config.yaml"
+echo "nameserver $BRIDGE_IP" >"$RUN/host-resolv.conf"
+start kubelet "$BIN/kubelet" --config "$RUN/kubelet/config.yaml" --kubeconfig "$RUN/node.kubeconfig" \
+  --hostname-override "$NODE_NAME" --node-ip "$BRIDGE_IP" --root-dir "$PWD/$RUN/kubelet" \
+  --cert-dir "$RUN/kubelet/pki" --node-labels type=real
+render kube-proxy.yaml >"$RUN/kube-proxy.yaml"
+start kube-proxy "$BIN/kube-proxy" --config "$RUN/kube-proxy.yaml"
+kubectl_apply hack/cluster/coredns-rbac.yaml
+render Corefile >"$RUN/Corefile"
+start coredns "$BIN/coredns" -conf "$RUN/Corefile"
+wait_for "node $NODE_NAME Ready" 120 "$BIN/kubectl" wait --for=condition=Ready "node/$NODE_NAME" --timeout=5s
 wait_for "the kubernetes Service" 30 "$BIN/kubectl" get service kubernetes -n default
-start podagent "$VENV_PYTHON" hack/cluster/podagent.py \
-  --kubeconfig "$RUN/node.kubeconfig" --node "$NODE_NAME" --run-dir "$RUN" \
-  --bridge "$BRIDGE" --bridge-ip "$BRIDGE_IP" --pod-cidr "$AGENT_POD_CIDR" --netns-prefix "$NETNS_PREFIX" \
-  --api-server "127.0.0.1:$API_PORT" --sync-period "$SYNC_PERIOD" --images "$AGENT_IMAGE_PATTERN"
-wait_for "pod agent" 30 test -e "$RUN/podagent.ready"
 wait_for "the default ServiceAccount" 60 "$BIN/kubectl" get serviceaccount default -n default
 
 say "an in-cluster shell for the runbook's curl (hack/cluster/incluster.sh)"

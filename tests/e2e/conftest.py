@@ -1,8 +1,9 @@
 """End-to-end tests on a real Kubernetes API server.
 
-`make e2e` brings up the local control plane (hack/cluster: official kube-apiserver,
-controller-manager, scheduler and etcd, kwok for the node, our pod agent running the
-chart's pods from .venv) and runs these against it; with LEVIATHAN_E2E_CONTEXT or
+`make e2e` brings up the local cluster (hack/cluster: official kube-apiserver,
+controller-manager, scheduler and etcd; a real node of kubelet, containerd, kube-proxy and
+CoreDNS running the chart's pods from the images `make images` built; kwok faking worker
+pods) and runs these against it; with LEVIATHAN_E2E_CONTEXT or
 KUBECONFIG set it targets that cluster instead. Without LEVIATHAN_E2E=1 they are
 skipped, and say why.
 

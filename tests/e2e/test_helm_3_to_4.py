@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from support.cluster import LOCAL, Helm, built_helm, contract_run, record, suspended, switch
+from support.cluster import LOCAL, Helm, built_helm, bumped_image_tag, contract_run, record, suspended, switch
 from support.paths import VALUES_DIR
 
 
@@ -19,7 +19,9 @@ def test_a_helm3_release_upgraded_by_helm4_keeps_the_switch_and_the_stop(namespa
     try:
         contract_run("disable.edit-configmap")
         contract_run("emergency-stop.suspend")
-        helm4.upgrade("-f", str(VALUES_DIR / "dev.yaml"), "--set", "controlPlane.image.tag=0.1.1", "--wait")
+        helm4.upgrade(
+            "-f", str(VALUES_DIR / "dev.yaml"), "--set", f"controlPlane.image.tag={bumped_image_tag()}", "--wait"
+        )
         assert (switch(), suspended()) == ("autonomy_enabled: false", "true")
         record(
             helm4,

@@ -18,6 +18,7 @@ from support.cluster import (
     RELEASE,
     Helm,
     built_helm,
+    bumped_image_tag,
     configmap_version,
     contract_run,
     edit_switch_line,
@@ -52,7 +53,7 @@ def test_kubectl_edit_disable_survives_a_plain_upgrade_and_the_emergency_stop(he
     contract_run("disable.edit-configmap")
     assert switch() == "autonomy_enabled: false"
     # A CI image bump: a plain upgrade with the dev values and one --set, no reuse flag.
-    helm.upgrade("-f", str(VALUES_DIR / "dev.yaml"), "--set", "controlPlane.image.tag=0.1.1", "--wait")
+    helm.upgrade("-f", str(VALUES_DIR / "dev.yaml"), "--set", f"controlPlane.image.tag={bumped_image_tag()}", "--wait")
     assert switch() == "autonomy_enabled: false"
     wait_for_status(enabled=False)
     record(helm, "kubectl edit off; plain upgrade -f dev --set image.tag", "still off")

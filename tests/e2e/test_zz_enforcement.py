@@ -22,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from leviathan_config import ConfigState, read_autonomy_config
 from support.cluster import eventually, helm, install_args, kubectl
-from support.paths import CHART, REPO, SCHEDULER, VALUES_DIR
+from support.paths import CHART, REPO, VALUES_DIR
 
 from .config_corpus import corpus
 
@@ -268,9 +268,14 @@ FAILING_TASKS = [
 
 @pytest.fixture(scope="module")
 def installed(namespace: str, images):
-    """Release `leviathan` with two tasks, one whose workers fail (kwok), and no failure retries."""
+    """Release `leviathan` with two tasks, one whose workers fail (kwok), and no failure retries.
+    Its CronJob is not suspended (a tick of a suspended CronJob submits nothing) but scheduled for
+    1 January only: the ticks are the tests' own (run_scheduler), and a real one at a */5 minute
+    would add workers (and a failed flaky one) that a test does not expect."""
     helm(
         *install_args(images),
+        "--set-string",
+        "scheduler.schedule=0 0 1 1 *",
         "--set-json",
         f"scheduler.tasks={json.dumps(FAILING_TASKS)}",
         "--set",
@@ -286,6 +291,7 @@ def installed(namespace: str, images):
     yield
     helm("uninstall", "leviathan", "-n", NAMESPACE, "--wait", check=False)
     kubectl("delete", "jobs", "-n", NAMESPACE, "-l", f"app in ({WORKER_APP},other)", "--wait=false", check=False)
+    kubectl("delete", "configmap", STALE_CONFIGMAP, "-n", NAMESPACE, "--ignore-not-found", check=False)
 
 
 def live_resource_version() -> str:
@@ -328,24 +334,51 @@ def first_refusal_after(changed: float, timeout: float = 10) -> float:
     raise AssertionError(f"no refusal within {timeout}s")
 
 
+STALE_CONFIGMAP = "leviathan-e2e-stale-switch"
+
+
 def run_scheduler(slot: int, config: Path, live: bool = True) -> subprocess.CompletedProcess[str]:
-    """One tick as a local process against the cluster, with `config` as its (possibly stale) mounted file
-    and the live settings ConfigMap's scheduler.yaml beside it."""
-    settings = config.parent / "scheduler.yaml"
-    live_settings = kubectl("get", "configmap", "leviathan-scheduler-config", "-n", NAMESPACE, "-o", "json").stdout
-    settings.write_text(json.loads(live_settings)["data"]["scheduler.yaml"])
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(config.parent),
-        "KUBECONFIG": os.environ.get("KUBECONFIG", ""),
-        "LEVIATHAN_AUTONOMY_CONFIG": str(config),
-        "LEVIATHAN_SCHEDULER_CONFIG": str(settings),
-        "LEVIATHAN_NAMESPACE": NAMESPACE,
-        "LEVIATHAN_SCHEDULER_JOB_NAME": f"{CRONJOB}-{slot}",
-    }
-    if live:
-        env["LEVIATHAN_CONFIGMAP"] = CONFIGMAP
-    return subprocess.run([str(SCHEDULER)], env=env, capture_output=True, text=True, timeout=120, check=False)
+    """One tick in the scheduler's image on the real node, as the CronJob runs it: a Job from the
+    CronJob's own template (its ServiceAccount, env and settings mount), owned by the CronJob and
+    named for `slot` as the CronJob names its ticks. Its switch file is `config`'s text (possibly
+    stale), from a ConfigMap of its own; `live=False` drops the live ConfigMap check (an older
+    scheduler). Its exit code and log come back as a CompletedProcess (the log as stderr)."""
+    batch, core = client.BatchV1Api(api()), client.CoreV1Api(api())
+    stale = {"metadata": {"name": STALE_CONFIGMAP}, "data": {"dev.yaml": config.read_text()}}
+    try:
+        core.replace_namespaced_config_map(STALE_CONFIGMAP, NAMESPACE, stale)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        core.create_namespaced_config_map(NAMESPACE, stale)
+    cronjob = batch.read_namespaced_cron_job(CRONJOB, NAMESPACE)
+    template = api().sanitize_for_serialization(cronjob.spec.job_template)
+    pod = template["spec"]["template"]["spec"]
+    for volume in pod["volumes"]:
+        if volume["name"] == "autonomy-config":
+            volume["configMap"]["name"] = STALE_CONFIGMAP
+    [container] = pod["containers"]
+    if not live:
+        container["env"] = [e for e in container["env"] if e["name"] != "LEVIATHAN_CONFIGMAP"]
+    name = f"{CRONJOB}-{slot}"
+    owner = {"apiVersion": "batch/v1", "kind": "CronJob", "name": CRONJOB, "uid": cronjob.metadata.uid}
+    template["metadata"].update(name=name, ownerReferences=[{**owner, "controller": True}])
+    # A tick of the same slot again: the earlier one goes first, its pod too.
+    kubectl("delete", "job", name, "-n", NAMESPACE, "--ignore-not-found", "--cascade=foreground", "--wait=true")
+    uid = batch.create_namespaced_job(NAMESPACE, template).metadata.uid
+
+    def finished() -> tuple[str, int] | None:
+        pods = core.list_namespaced_pod(NAMESPACE, label_selector=f"batch.kubernetes.io/controller-uid={uid}").items
+        for found in pods:
+            for status in found.status.container_statuses or []:
+                if status.state.terminated:
+                    return found.metadata.name, status.state.terminated.exit_code
+        return None
+
+    pod_name, exit_code = eventually(finished, timeout=120, what=f"tick {name} to finish in its pod", interval=0.5)
+    log = kubectl("logs", pod_name, "-n", NAMESPACE).stdout
+    print(f"--- tick {name} in pod {pod_name}: exit {exit_code}\n{log}", flush=True)
+    return subprocess.CompletedProcess([name], exit_code, stdout="", stderr=log)
 
 
 def status_detail() -> dict:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import yaml
 
 from support.contract import CONFIG_PATH, Command, configmap_source, load_contract
 from support.paths import CHART, REPO, VALUES_DIR, helm_binary
@@ -69,17 +70,19 @@ def run(*command: str, check: bool = True, timeout: float = 600, env: dict[str, 
     return result
 
 
-def sh(command: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def sh(
+    command: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """A runbook command, exactly as an operator pastes it into bash."""
-    return run("bash", "-o", "pipefail", "-c", command, check=check, env={**os.environ, **(env or {})})
+    return run("bash", "-o", "pipefail", "-c", command, check=check, env={**os.environ, **(env or {})}, timeout=timeout)
 
 
-def in_cluster(command: str, check: bool = True, env: dict[str, str] | None = None):
+def in_cluster(command: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 600):
     """A runbook command that must run inside the cluster (the curl to the Service name)."""
     if not LOCAL:
         pytest.skip("in-cluster commands run on the local control plane only (make e2e without a context)")
     exports = "".join(f"export {key}={shlex.quote(value)}; " for key, value in (env or {}).items())
-    return run(str(REPO / "hack" / "cluster" / "incluster.sh"), exports + command, check=check)
+    return run(str(REPO / "hack" / "cluster" / "incluster.sh"), exports + command, check=check, timeout=timeout)
 
 
 def kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -113,9 +116,35 @@ def skip_reason() -> str | None:
 
 @dataclass
 class Images:
-    """Extra helm flags naming the images; none on the local cluster, whose agent runs ours from .venv."""
+    """Extra helm flags naming the images; none on the local cluster, whose node has the chart's defaults."""
 
     flags: list[str]
+
+
+def bumped_image_tag() -> str:
+    """A CI image bump: the control-plane image under a new tag, present on the node.
+
+    On the local cluster, the chart's image tagged 0.1.1 in the node's containerd (nothing can be
+    pulled there); another cluster would need that tag pushed, so the test is skipped there.
+    """
+    if not LOCAL:
+        pytest.skip("an image bump needs a second tag of the control-plane image on the nodes")
+    repository = "ghcr.io/leviathan/control-plane"
+    version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    socket = str(CLUSTER_DIR / "containerd" / "containerd.sock")
+    run(
+        "ctr",
+        "--address",
+        socket,
+        "-n",
+        "k8s.io",
+        "images",
+        "tag",
+        "--force",
+        f"{repository}:{version}",
+        f"{repository}:0.1.1",
+    )
+    return "0.1.1"
 
 
 def install_args(images: Images) -> list[str]:
@@ -129,6 +158,7 @@ def contract_run(
     env: dict[str, str] | None = None,
     check_expect: bool = True,
     may_fail: bool = False,
+    timeout: float = 600,
     **replace: str,
 ) -> str:
     """Run one contract command verbatim (placeholders replaced only where it has them); its output."""
@@ -141,9 +171,9 @@ def contract_run(
     if command.kube_editor:
         env["KUBE_EDITOR"] = command.kube_editor
     if command.in_cluster_network:
-        result = in_cluster(text, env=env, check=not may_fail)
+        result = in_cluster(text, env=env, check=not may_fail, timeout=timeout)
     else:
-        result = sh(text, env=env, check=not may_fail)
+        result = sh(text, env=env, check=not may_fail, timeout=timeout)
     if check_expect:
         problems = command.expect.mismatches(result.stdout, CONTRACT.table_columns)
         assert not problems, f"{command_id}: {problems}\n{result.stdout}"
@@ -166,19 +196,39 @@ def token() -> str:
 
 
 def wait_for_status(enabled: bool) -> None:
-    """kubelet (here the agent, every 5 s) delivers the ConfigMap; the control plane follows the file."""
+    """kubelet (every 5 s on the local node) delivers the ConfigMap; the control plane follows the file."""
     expected = {"autonomy_enabled": enabled, "source": SOURCE}
     env = {"CONTROL_PLANE_TOKEN": token()}
+    answers: list[str] = []
 
     def answered() -> bool:
-        # Right after a rollout the Service may briefly have no ready endpoint (curl: empty reply): ask again.
-        answer = contract_run("query-status.curl", env=env, check_expect=False, may_fail=True)
+        # Right after a rollout the Service may briefly have no ready endpoint: ask again, each
+        # time on a new connection, and give each try 10 s so one lost connection is not the wait.
+        try:
+            answer = contract_run("query-status.curl", env=env, check_expect=False, may_fail=True, timeout=10)
+        except subprocess.TimeoutExpired:
+            answers.append("(no answer within 10 s)")
+            return False
+        answers.append(answer.strip() or "(empty)")
         try:
             return json.loads(answer) == expected
         except ValueError:
             return False
 
-    eventually(answered, timeout=60, what=f"the status API to say {expected}")
+    try:
+        eventually(answered, timeout=60, what=f"the status API to say {expected}")
+    except AssertionError as timed_out:
+        raise AssertionError(f"{timed_out}; its answers, last 5: {answers[-5:]}\n{service_path()}") from None
+
+
+def service_path() -> str:
+    """Where the Service's traffic goes: the control plane's pods, endpoints and kube-proxy's rules for it."""
+    lines = [kubectl("get", "pods,endpointslices", "-n", NAMESPACE, "-o", "wide", check=False).stdout]
+    lines.append(kubectl("describe", "endpointslices", "-n", NAMESPACE, check=False).stdout[-3000:])
+    if LOCAL:
+        rules = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
+        lines.append("\n".join(line for line in rules.splitlines() if "control-plane" in line))
+    return "\n".join(lines)
 
 
 # ---- the two Helm binaries of the upgrade matrix ----

@@ -174,7 +174,9 @@ def delete_jobs(namespace: str, label_selector: str, patience: float = 900) -> N
     batch = client.BatchV1Api(config.new_client_from_config())
     deadline = time.monotonic() + patience
     while True:
-        batch.delete_collection_namespaced_job(namespace, label_selector=label_selector, propagation_policy="Background")
+        batch.delete_collection_namespaced_job(
+            namespace, label_selector=label_selector, propagation_policy="Background"
+        )
         for _ in range(30):
             left = batch.list_namespaced_job(namespace, label_selector=label_selector, limit=5)
             if not left.items:
@@ -185,5 +187,7 @@ def delete_jobs(namespace: str, label_selector: str, patience: float = 900) -> N
                     f"{j.metadata.name} (created {j.metadata.creation_timestamp}, finalizers {j.metadata.finalizers})"
                     for j in left.items
                 )
-                raise RuntimeError(f"{count} Jobs {label_selector} in {namespace} still listed {patience} s on: {named}")
+                raise RuntimeError(
+                    f"{count} Jobs {label_selector} in {namespace} still listed {patience} s on: {named}"
+                )
             time.sleep(1)
