@@ -75,6 +75,48 @@ def test_a_component_that_dies_is_named_with_its_last_lines(tmp_path):
     ]
 
 
+def test_a_refused_start_leaves_the_running_cluster_alone():
+    """The second `make cluster-up` is refused, and the cluster that runs keeps running."""
+    (RUN_DIR / "pids").mkdir(parents=True, exist_ok=True)
+    component = subprocess.Popen(["sleep", "60"])
+    try:
+        (RUN_DIR / "pids" / "kube-apiserver").write_text(str(component.pid))
+        result = cluster_up({})
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"cluster-up: a cluster is already running (pids in {RUN_DIR}/pids): make cluster-down first"
+        )
+        assert component.poll() is None, "the refused start stopped the running cluster's component"
+        assert (RUN_DIR / "pids" / "kube-apiserver").exists()
+    finally:
+        component.kill()
+        component.wait()
+        (RUN_DIR / "pids" / "kube-apiserver").unlink(missing_ok=True)
+
+
+def test_a_timeout_shows_the_log_of_the_component_it_waited_on(tmp_path):
+    """Not the newest one's: kubelet's node never gets Ready while CoreDNS, started after it, runs."""
+    script = f"""
+        cd {REPO}
+        source hack/cluster/lib.sh
+        mkdir -p "$RUN/logs" "$RUN/pids"
+        start kubelet bash -c 'echo "E1203 node not registered"; exec sleep 30'
+        start coredns bash -c 'echo "CoreDNS-1.12.4"; exec sleep 30'
+        sleep 0.5
+        wait_for "kubelet: node local-node-9 Ready" 1 false
+        status=$?
+        kill $(cat "$RUN"/pids/*)
+        exit $status
+    """
+    env = {**os.environ, "LEVIATHAN_CLUSTER_INDEX": INDEX, "LEVIATHAN_CLUSTER_DIR": str(tmp_path / "run")}
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "cluster-up: timed out after 1s waiting for kubelet: node local-node-9 Ready; the last lines of kubelet:",
+        "  kubelet| E1203 node not registered",
+    ]
+
+
 @pytest.mark.parametrize(
     ("requested", "message"),
     [

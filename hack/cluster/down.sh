@@ -19,9 +19,13 @@ stop() {
   rm -f "$pidfile"
 }
 
-# Only a cluster with a real node has iptables rules of its own (the fleet's minimal ones have none).
+# Only a cluster with a real node has iptables rules, cgroups and sysctls of its own (the fleet's
+# minimal ones have none). up.sh's marker stays until the end, so a second run after an
+# interrupted one still cleans up.
 had_node=
-[[ -e $RUN/pids/kubelet ]] && had_node=1
+[[ -e $RUN/real-node ]] && had_node=1
+# Every process this cluster started, checked once more at the end.
+pids=$(cat "$RUN"/pids/* 2>/dev/null)
 
 # The node first: kubelet (so it starts nothing more), then every pod sandbox through the CRI,
 # which stops the containers and tears down their network namespaces, then containerd and
@@ -39,8 +43,9 @@ if [[ -n $had_node ]]; then
   [[ -x $BIN/kube-proxy ]] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1
   for ipt in iptables ip6tables; do
     for table in filter nat mangle; do
+      # xargs splits each rule as the shell would (quoted comments) without running any of it.
       $ipt -t "$table" -S 2>/dev/null | awk '/^-A / && / -j KUBE-/ {sub(/^-A/, "-D"); print}' | while read -r rule; do
-        eval "$ipt -t $table $rule" 2>/dev/null
+        xargs "$ipt" -t "$table" <<<"$rule" 2>/dev/null
       done
       for chain in $($ipt -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do $ipt -t "$table" -F "$chain" 2>/dev/null; done
       for chain in $($ipt -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do $ipt -t "$table" -X "$chain" 2>/dev/null; done
@@ -51,19 +56,23 @@ if iptables -S "$API_FILTER_CHAIN" >/dev/null 2>&1; then
   while iptables -D INPUT -p tcp --dport "$API_PORT" -j "$API_FILTER_CHAIN" 2>/dev/null; do :; done
   iptables -F "$API_FILTER_CHAIN" && iptables -X "$API_FILTER_CHAIN"
 fi
+# The machine-wide settings kubelet and kube-proxy changed, as they were before up.sh.
+if [[ -n $had_node && -s $RUN/sysctls ]]; then
+  while IFS= read -r setting; do sysctl -qw "$setting" 2>/dev/null; done <"$RUN/sysctls"
+fi
 
 for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$name"; done
 
 # What kubelet and containerd mounted under the run dir (volumes, rootfs, shm), deepest first.
 if [[ -d $RUN ]]; then
   run_dir=$(cd "$RUN" && pwd -P)
-  awk -v dir="$run_dir" 'index($2, dir) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r mount; do
+  awk -v dir="$run_dir/" 'index($2 "/", dir) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r mount; do
     umount "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null
   done
 fi
 # The pods' network namespaces (CNI names them cni-<uuid>) on our bridge, and the client's.
 for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
-  if [[ $ns == "${NETNS_PREFIX}"* ]] || ip -n "$ns" addr 2>/dev/null | grep -q "inet $POD_NET\."; then
+  if [[ $ns == "${NETNS_PREFIX}"* ]] || { [[ $ns == cni-* ]] && ip -n "$ns" addr 2>/dev/null | grep -q "inet $POD_NET\."; }; then
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
     ip netns del "$ns" 2>/dev/null
     rm -rf "/etc/netns/$ns"
@@ -71,17 +80,22 @@ for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
 done
 ip link del "$CLIENT_VETH" 2>/dev/null
 ip link del "$BRIDGE" 2>/dev/null
-# The cgroups kubelet made for its pods (empty once the containers are gone).
-for root in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/unified/kubepods; do
-  [[ -d $root ]] && find "$root" -depth -type d -exec rmdir {} + 2>/dev/null
-done
+# The cgroups kubelet made for its pods (empty once the containers are gone; v1 and v2), and
+# the links to its pods' logs (kubelet keeps those in /var/log/containers whatever podLogsDir says).
+if [[ -n $had_node ]]; then
+  for root in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
+    [[ -d $root ]] && find "$root" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
+  [[ -n ${run_dir:-} && -d /var/log/containers ]] && find /var/log/containers -maxdepth 1 -lname "$run_dir/*" -delete
+fi
 # Keep the components' logs for a post-mortem; everything else goes.
 if [[ -d $RUN/logs ]]; then rm -rf "$RUN-logs" && mv "$RUN/logs" "$RUN-logs"; fi
 rm -rf "$RUN"
-if running 2>/dev/null; then echo "cluster-down: some processes are still running" >&2; exit 1; fi
-if [[ -n ${run_dir:-} ]] && awk -v dir="$run_dir" 'index($2, dir) == 1 {found = 1} END {exit !found}' /proc/self/mounts; then
+left=$(for pid in $pids; do kill -0 "$pid" 2>/dev/null && echo "$pid"; done | tr '\n' ' ')
+if [[ -n $left ]]; then echo "cluster-down: processes still running: $left" >&2; exit 1; fi
+if [[ -n ${run_dir:-} ]] && awk -v dir="$run_dir/" 'index($2 "/", dir) == 1 {found = 1} END {exit !found}' /proc/self/mounts; then
   echo "cluster-down: mounts left under $run_dir:" >&2
-  awk -v dir="$run_dir" 'index($2, dir) == 1 {print "  " $2}' /proc/self/mounts >&2
+  awk -v dir="$run_dir/" 'index($2 "/", dir) == 1 {print "  " $2}' /proc/self/mounts >&2
   exit 1
 fi
 if pgrep -f "containerd-shim-runc-v2 .*-address $PWD/$CONTAINERD_SOCKET" >/dev/null; then

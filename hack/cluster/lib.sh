@@ -43,6 +43,8 @@ KWOK_POD_CIDR=$POD_NET.128.0/17     # pods kwok fakes (worker tasks)
 CLIENT_NETNS=${NETNS_PREFIX}client
 CLIENT_VETH=lev${INDEX}client
 CLIENT_IP=$POD_NET.127.254
+# The machine-wide settings the real node changes (up.sh saves them, down.sh restores them).
+NODE_SYSCTLS=(net.ipv4.ip_forward net.ipv4.conf.all.route_localnet vm.overcommit_memory kernel.panic kernel.panic_on_oops)
 SERVICE_CIDR=10.$((201 + 2 * INDEX)).0.0/16
 SERVICE_API_IP=10.$((201 + 2 * INDEX)).0.1   # the `kubernetes` Service: the first address of the range
 # Pods whose every container uses one of these images run on the real node; kwok fakes the rest.
@@ -72,7 +74,8 @@ start() {
 last_lines() { tail -n "${2:-15}" "$RUN/logs/$1.log" 2>/dev/null | sed "s/^/  $1| /" >&2; }
 
 # wait_for WHAT SECONDS COMMAND...: poll until COMMAND succeeds; on a dead component or
-# a timeout, say which, with its last log lines.
+# a timeout, say which, with its last log lines. WHAT starts with the component's name
+# ("kubelet: node ... Ready"), whose log a timeout shows.
 wait_for() {
   local what=$1 seconds=$2
   shift 2
@@ -87,10 +90,9 @@ wait_for() {
       fi
     done
     if ((SECONDS >= deadline)); then
-      local newest
-      newest=$(ls -t "$RUN/pids" | head -n 1)
-      echo "cluster-up: $what not ready after ${seconds}s; the last lines of $newest:" >&2
-      last_lines "$newest"
+      local component=${what%%:*}
+      echo "cluster-up: timed out after ${seconds}s waiting for $what; the last lines of $component:" >&2
+      last_lines "$component"
       return 1
     fi
     sleep 0.5

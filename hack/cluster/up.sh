@@ -16,7 +16,6 @@ cd "$(dirname "$0")/../.."
 source hack/cluster/lib.sh
 
 fail() { echo "cluster-up: $*" >&2; exit 1; }
-trap 'status=$?; if ((status != 0)); then hack/cluster/down.sh --quiet || true; fi' EXIT
 
 [[ $(id -u) == 0 ]] || fail "needs root (it creates network namespaces for pods); run as root"
 command -v openssl >/dev/null || fail "openssl is not installed (apt-get install openssl)"
@@ -49,11 +48,16 @@ if [[ $minimal != 1 ]]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}" >/dev/null; }; } ||
       fail "apt-get install ${packages[*]} failed"
   fi
-  if iptables -t nat -S KUBE-SERVICES >/dev/null 2>&1; then
-    fail "another cluster's kube-proxy owns this machine's KUBE-* iptables chains (one real node per machine): make cluster-down there"
+  # cluster-down removes every KUBE-* chain (kubelet's and kube-proxy's): so none may exist before.
+  foreign=$(for table in filter nat mangle; do iptables -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'; done | sort -u | tr '\n' ' ')
+  if [[ -n $foreign ]]; then
+    fail "this machine already has KUBE-* iptables chains ($foreign): another kubelet or kube-proxy runs here (one real node per machine); make cluster-down where it runs"
   fi
 fi
 
+# From here on a failed start takes down what it started (not before: a refused start must
+# leave a running cluster alone).
+trap 'status=$?; if ((status != 0)); then hack/cluster/down.sh --quiet || true; fi' EXIT
 started=$(date +%s)
 rm -rf "$RUN"
 mkdir -p "$RUN"/{pki,logs,pids,etcd}
@@ -128,7 +132,7 @@ start etcd "$BIN/etcd" --name local --data-dir "$RUN/etcd" --unsafe-no-fsync \
   --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
   --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
   --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT" --log-level warn
-wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+wait_for "etcd: its health" 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 
 # Pods reach the API server through the kubernetes Service, at the bridge address: with a real
 # node it listens on every address, and a filter chain drops what comes from elsewhere.
@@ -158,7 +162,7 @@ start kube-apiserver "$BIN/kube-apiserver" \
   --runtime-config admissionregistration.k8s.io/v1beta1=true \
   --profiling=false
 export KUBECONFIG=$PWD/$RUN/kubeconfig
-wait_for kube-apiserver 60 "$BIN/kubectl" get --raw /readyz
+wait_for "kube-apiserver: /readyz" 60 "$BIN/kubectl" get --raw /readyz
 
 
 if [[ $minimal == 1 ]]; then
@@ -199,7 +203,7 @@ start kwok "$BIN/kwok" --kubeconfig "$RUN/kwok.kubeconfig" \
   --cidr "$KWOK_POD_CIDR"
 sed "s|@NODE@|$KWOK_NODE_NAME|g" hack/cluster/node.yaml | "$BIN/kubectl" apply -f - >/dev/null
 sed -e "s|@KWOK_NODE@|$KWOK_NODE_NAME|g" -e "s#@OUR_IMAGES@#$OUR_IMAGES#g" hack/cluster/placement.yaml | kubectl_apply -
-wait_for "node $KWOK_NODE_NAME Ready" 60 "$BIN/kubectl" wait --for=condition=Ready "node/$KWOK_NODE_NAME" --timeout=5s
+wait_for "kwok: node $KWOK_NODE_NAME Ready" 60 "$BIN/kubectl" wait --for=condition=Ready "node/$KWOK_NODE_NAME" --timeout=5s
 
 # render FILE: the template with the cluster's values.
 render() {
@@ -212,7 +216,6 @@ render() {
 }
 
 say "real node $NODE_NAME: containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1 {print $3}')"
-sysctl -qw net.ipv4.ip_forward=1
 mkdir -p "$RUN/containerd" "$RUN/cni/net.d" "$RUN/kubelet"
 render containerd.toml >"$RUN/containerd/config.toml"
 render cni.conflist >"$RUN/cni/net.d/10-leviathan.conflist"
@@ -223,12 +226,17 @@ spec = json.load(sys.stdin)
 spec["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 4096}]
 json.dump(spec, sys.stdout, indent=1)' >"$RUN/containerd/base-spec.json"
 start containerd containerd --config "$RUN/containerd/config.toml"
-wait_for containerd 30 ctr --address "$CONTAINERD_SOCKET" version
+wait_for "containerd: its socket" 30 ctr --address "$CONTAINERD_SOCKET" version
 say "loading the images into containerd (make images builds them)"
 "$VENV_PYTHON" hack/container_images.py load --containerd "$CONTAINERD_SOCKET" --version "$IMAGE_VERSION" --pause-image "$PAUSE_IMAGE" ||
   fail "loading the images into containerd failed (see above)"
 
 say "kubelet $KUBE_VERSION, kube-proxy, CoreDNS $COREDNS_VERSION"
+# kubelet sets kernel tunables (vm.overcommit_memory, kernel.panic, kernel.panic_on_oops) and
+# kube-proxy route_localnet, as on a node; cluster-down puts back what this machine had.
+for key in "${NODE_SYSCTLS[@]}"; do echo "$key=$(sysctl -n "$key")"; done >"$RUN/sysctls"
+touch "$RUN/real-node"  # cluster-down removes the KUBE-* chains while this marker is there
+sysctl -qw net.ipv4.ip_forward=1
 render kubelet.yaml >"$RUN/kubelet/config.yaml"
 echo "nameserver $BRIDGE_IP" >"$RUN/host-resolv.conf"
 start kubelet "$BIN/kubelet" --config "$RUN/kubelet/config.yaml" --kubeconfig "$RUN/node.kubeconfig" \
@@ -239,9 +247,9 @@ start kube-proxy "$BIN/kube-proxy" --config "$RUN/kube-proxy.yaml"
 kubectl_apply hack/cluster/coredns-rbac.yaml
 render Corefile >"$RUN/Corefile"
 start coredns "$BIN/coredns" -conf "$RUN/Corefile"
-wait_for "node $NODE_NAME Ready" 120 "$BIN/kubectl" wait --for=condition=Ready "node/$NODE_NAME" --timeout=5s
-wait_for "the kubernetes Service" 30 "$BIN/kubectl" get service kubernetes -n default
-wait_for "the default ServiceAccount" 60 "$BIN/kubectl" get serviceaccount default -n default
+wait_for "kubelet: node $NODE_NAME Ready" 120 "$BIN/kubectl" wait --for=condition=Ready "node/$NODE_NAME" --timeout=5s
+wait_for "kube-apiserver: the kubernetes Service" 30 "$BIN/kubectl" get service kubernetes -n default
+wait_for "kube-controller-manager: the default ServiceAccount" 60 "$BIN/kubectl" get serviceaccount default -n default
 
 say "an in-cluster shell for the runbook's curl (hack/cluster/incluster.sh)"
 ip netns add "$CLIENT_NETNS"
@@ -251,6 +259,8 @@ ip -n "$CLIENT_NETNS" addr add "$CLIENT_IP/16" dev eth0
 ip -n "$CLIENT_NETNS" link set eth0 up
 ip -n "$CLIENT_NETNS" link set lo up
 ip -n "$CLIENT_NETNS" route add default via "$BRIDGE_IP"
+wait_for "kube-proxy: its healthz" 30 curl -fsS "http://127.0.0.1:$PROXY_HEALTHZ_PORT/healthz"
+wait_for "coredns: kubernetes.default from a pod's network" 30 hack/cluster/incluster.sh "getent hosts kubernetes.default"
 
 trap - EXIT
 say "ready in $(($(date +%s) - started)) s: export KUBECONFIG=$PWD/$RUN/kubeconfig"

@@ -367,15 +367,23 @@ def run_scheduler(slot: int, config: Path, live: bool = True) -> subprocess.Comp
     kubectl("delete", "job", name, "-n", NAMESPACE, "--ignore-not-found", "--cascade=foreground", "--wait=true")
     uid = batch.create_namespaced_job(NAMESPACE, template).metadata.uid
 
+    seen: list[str] = []
+
     def finished() -> tuple[str, int] | None:
         pods = core.list_namespaced_pod(NAMESPACE, label_selector=f"batch.kubernetes.io/controller-uid={uid}").items
+        seen[:] = [f"{found.metadata.name}: {found.status.phase}" for found in pods]
         for found in pods:
             for status in found.status.container_statuses or []:
                 if status.state.terminated:
                     return found.metadata.name, status.state.terminated.exit_code
+                if status.state.waiting:
+                    seen.append(f"waiting: {status.state.waiting.reason} {status.state.waiting.message or ''}")
         return None
 
-    pod_name, exit_code = eventually(finished, timeout=120, what=f"tick {name} to finish in its pod", interval=0.5)
+    try:
+        pod_name, exit_code = eventually(finished, timeout=120, what=f"tick {name} to finish in its pod", interval=0.5)
+    except AssertionError as timed_out:
+        raise AssertionError(f"{timed_out}; its pods: {seen or 'none'}") from None
     log = kubectl("logs", pod_name, "-n", NAMESPACE).stdout
     print(f"--- tick {name} in pod {pod_name}: exit {exit_code}\n{log}", flush=True)
     return subprocess.CompletedProcess([name], exit_code, stdout="", stderr=log)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -217,6 +218,8 @@ def wait_for_status(enabled: bool) -> None:
 
     try:
         eventually(answered, timeout=60, what=f"the status API to say {expected}")
+    except ComponentDied:
+        raise
     except AssertionError as timed_out:
         raise AssertionError(f"{timed_out}; its answers, last 5: {answers[-5:]}\n{service_path()}") from None
 
@@ -225,7 +228,7 @@ def service_path() -> str:
     """Where the Service's traffic goes: the control plane's pods, endpoints and kube-proxy's rules for it."""
     lines = [kubectl("get", "pods,endpointslices", "-n", NAMESPACE, "-o", "wide", check=False).stdout]
     lines.append(kubectl("describe", "endpointslices", "-n", NAMESPACE, check=False).stdout[-3000:])
-    if LOCAL:
+    if LOCAL and shutil.which("iptables-save"):
         rules = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
         lines.append("\n".join(line for line in rules.splitlines() if "control-plane" in line))
     return "\n".join(lines)
