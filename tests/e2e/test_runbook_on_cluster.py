@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
 from support.cluster import (
+    CLUSTER_DIR,
     CONTRACT,
+    LOCAL,
     NAMESPACE,
     RAN,
     RELEASE,
@@ -38,6 +42,7 @@ DISABLED_LINES = [CONTRACT.log_lines["disabled"], CONTRACT.log_lines["exiting"]]
 # Commands that cannot run as written anywhere: ops/k8s/control-plane.yaml is not part of this
 # project (docs/RUNBOOK.md marks the deviation and gives the helm command instead).
 NOT_RUNNABLE = {"not-mounted.apply-manifests"}
+CHART_VERSION = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
 
 
 def worker_jobs() -> set[str]:
@@ -83,6 +88,41 @@ def test_01_install_and_helm_test(release):
     contract_run("not-mounted.get-configmap")
     contract_run("config-errors.cronjob-volumes")
     contract_run("config-errors.get-configmap-yaml")
+
+
+def test_01_the_control_plane_runs_from_its_image_on_the_real_node(release):
+    """kubelet runs it: on the real node, from the image make images built, in a containerd
+    container whose process the kernel runs as 10001 with a read-only root filesystem."""
+    if not LOCAL:
+        pytest.skip("the local cluster's node and container runtime only")
+    print(kubectl("get", "pods", "-n", NAMESPACE, "-o", "wide").stdout)
+    [pod] = json.loads(
+        kubectl("get", "pods", "-n", NAMESPACE, "-l", "app=leviathan-control-plane", "-o", "json").stdout
+    )["items"]
+    node = json.loads(kubectl("get", "node", pod["spec"]["nodeName"], "-o", "json").stdout)
+    assert node["metadata"]["labels"].get("type") == "real", node["metadata"]["name"]
+    [status] = pod["status"]["containerStatuses"]
+    assert status["image"] == f"ghcr.io/leviathan/control-plane:{CHART_VERSION}"
+    runtime, container_id = status["containerID"].split("://")
+    assert runtime == "containerd"
+    crictl = [
+        str(CLUSTER_DIR / "bin" / "crictl"),
+        "--runtime-endpoint",
+        f"unix://{CLUSTER_DIR}/containerd/containerd.sock",
+    ]
+    listed = json.loads(run(*crictl, "ps", "-o", "json").stdout)["containers"]
+    [container] = [c for c in listed if c["id"] == container_id]
+    assert container["state"] == "CONTAINER_RUNNING"
+    assert container["labels"]["io.kubernetes.pod.name"] == pod["metadata"]["name"]
+    pid = json.loads(run(*crictl, "inspect", container_id).stdout)["info"]["pid"]
+    uid = next(
+        line.split()[1:] for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Uid:")
+    )
+    assert uid == ["10001"] * 4
+    root = next(
+        line.split() for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines() if line.split()[4] == "/"
+    )
+    assert "ro" in root[5].split(","), root
 
 
 def test_02_status_through_the_service(release):
