@@ -87,6 +87,16 @@ def test_schema_refuses_a_malformed_identity(releasers):
         render_chart({"autonomy": {"releasers": releasers}})
 
 
+def test_releasers_below_1_30_are_refused_in_one_line_not_installed_unenforced():
+    """Before 1.30 no API server serves the policy: the chart says so rather than fail on an unknown kind."""
+    with pytest.raises(HelmError, match=r"autonomy.releasers needs a ValidatingAdmissionPolicy .* this is v1.29.9"):
+        render_chart(RELEASERS, extra_args=["--kube-version", "1.29.9"])
+    # Without releasers an old cluster still installs (no policy), and 1.30 renders the restriction.
+    assert [d for d in render_chart(extra_args=["--kube-version", "1.29.9"]) if "AdmissionPolicy" in d["kind"]] == []
+    docs = render_chart(RELEASERS, show_only=[POLICY], extra_args=["--kube-version", "1.30.0", *VAP_API])
+    assert find(docs, "ValidatingAdmissionPolicyBinding")["spec"]["policyName"].endswith("-release")
+
+
 STAMP_API = ["--api-versions", "admissionregistration.k8s.io/v1beta1/MutatingAdmissionPolicy"]
 STAMP_API_V1 = ["--api-versions", "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy"]
 
