@@ -138,6 +138,24 @@ def test_a_settings_file_is_strict_yaml(tmp_path, monkeypatch):
     assert settings_path_from_env() == "/etc/leviathan/scheduler/scheduler.yaml"
 
 
+def test_a_settings_reread_parses_only_what_changed(mount):
+    publish(mount, {"scheduler.yaml": "scheduler:\n  tasks: [a]\n"})
+    first = read_settings_file(mount / "scheduler.yaml")
+    # The same bytes: the earlier read comes back, not a new parse of them.
+    assert read_settings_file(mount / "scheduler.yaml", previous=first) is first
+    assert read_settings_file(mount / "scheduler.yaml") is not first
+    # A kubelet swap to other bytes, or the file gone: read as new, whatever came before.
+    publish(mount, {"scheduler.yaml": "scheduler:\n  tasks: [b]\n"})
+    second = read_settings_file(mount / "scheduler.yaml", previous=first)
+    assert second.document == {"scheduler": {"tasks": ["b"]}}
+    publish(mount, {"scheduler.yaml": "scheduler: [\n"})
+    broken = read_settings_file(mount / "scheduler.yaml", previous=second)
+    assert broken.state is ConfigState.ERROR
+    assert read_settings_file(mount / "scheduler.yaml", previous=broken) is broken
+    publish(mount, {})
+    assert read_settings_file(mount / "scheduler.yaml", previous=broken).state is ConfigState.NOT_MOUNTED
+
+
 @pytest.mark.parametrize(("body", "problem"), INVALID_SETTINGS.values(), ids=INVALID_SETTINGS.keys())
 def test_an_unusable_settings_file_is_an_error_that_says_why(tmp_path, body, problem):
     path = tmp_path / "scheduler.yaml"

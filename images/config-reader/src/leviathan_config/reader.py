@@ -190,12 +190,18 @@ def settings_path_from_env(environ: Mapping[str, str] = os.environ) -> str:
     return environ.get(SETTINGS_ENV) or DEFAULT_SETTINGS_PATH
 
 
-def read_settings_file(path: str | os.PathLike[str]) -> SettingsFile:
-    """Read the settings file: a strict YAML mapping (YAML 1.2 booleans, no duplicate keys, bounded)."""
+def read_settings_file(path: str | os.PathLike[str], previous: SettingsFile | None = None) -> SettingsFile:
+    """Read the settings file: a strict YAML mapping (YAML 1.2 booleans, no duplicate keys, bounded).
+
+    With `previous` (an earlier read), the same bytes at the same path give `previous` back
+    unparsed: a re-read that finds no change costs a file read, not a YAML parse.
+    """
     path = os.fspath(path)
     raw, state, problem, _ = _read(path, MAX_CONFIG_BYTES)
     if raw is None:
         return SettingsFile(state, path, problem=problem)
+    if previous is not None and previous.path == path and previous.raw == raw:
+        return previous
     return parse_settings_file(raw, path)
 
 

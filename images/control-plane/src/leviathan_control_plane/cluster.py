@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from leviathan_config import ConfigState, printable, read_settings_file, settings_path_from_env
+from leviathan_config import ConfigState, SettingsFile, printable, read_settings_file, settings_path_from_env
 from leviathan_config.kube_credentials import (
     CredentialsError,
     in_cluster,
@@ -184,6 +184,7 @@ class ClusterWatch:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._resource_version = ""
+        self._settings: SettingsFile | None = None  # the last read, so an unchanged file is not parsed again
         self._logged_problem: str | None = None
         self._logged_event_problem: str | None = None
 
@@ -259,7 +260,7 @@ class ClusterWatch:
         who, who_problem = _stamp(configmap, self.configmap, self._stamp_policy)
         paused: tuple[PausedTask, ...] | None = None
         paused_problem: str | None = None
-        settings = read_settings_file(settings_path_from_env())
+        settings = self._settings = read_settings_file(settings_path_from_env(), previous=self._settings)
         document = settings.document if config is not None and config.config.document is not None else None
         if config is None or config.config.document is None:
             paused_problem = "the config is unusable, so the scheduler submits nothing (it fails closed)"
