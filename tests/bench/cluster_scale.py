@@ -5,8 +5,9 @@ policy namespace, and 150 Jobs with a 200 KB annotation each in a namespace of t
 
   control plane   two local servers against the real API server, started fresh for each case:
                   one with API access (LEVIATHAN_CONFIGMAP), one without, polled side by side
-                  (GET /v1/autonomy/status, ~18 requests/s each) for WINDOW seconds after the
-                  first complete read; RSS of the process and its children sampled every 50 ms
+                  (GET /v1/autonomy/status, ~18 requests/s each, by status_probe.py, a process
+                  of its own) for WINDOW seconds after the first complete read; RSS of the
+                  process and its children sampled every 50 ms
                   (steady: the median; peak: the largest sample or the server's own VmHWM), and
                   the CPU of each server process alone (its threads, not its children) over the
                   window, in ms per s: what the API work costs the process that answers status.
@@ -194,40 +195,42 @@ def measure_control_plane(work: Path, namespace: str, row: Row) -> None:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    probe_command = [sys.executable, str(REPO / "tests/bench/status_probe.py"), TOKEN, str(POLL_INTERVAL)]
+    probe = subprocess.Popen(
+        [*probe_command, str(on.port), str(off.port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     try:
-        first_read_deadline: float | None = None
         started = time.monotonic()
-        while True:
-            for server, latencies in ((on, row.on), (off, row.off)):
-                began = time.perf_counter()
-                try:
-                    status, _ = server.get("/v1/autonomy/status")
-                except TimeoutError:  # a stall of 10 s or more: counted as it lasted, then on with a new connection
-                    server.connection.close()
-                    status = 200
-                    row.timeouts += 1
-                latencies.append(time.perf_counter() - began)
-                if status != 200:
-                    raise SystemExit(f"bench-cluster: /v1/autonomy/status answered {status}")
-            now = time.monotonic()
-            if first_read_deadline is None and len(row.on) % 10 == 0:
-                detail = on.detail()
-                if detail["kubernetes_api_read_at"] and not detail["kubernetes_api_problem"]:
-                    first_read_deadline = now + WINDOW
-                    cpu = [cpu_seconds(on.process.pid), cpu_seconds(off.process.pid), time.monotonic()]
-                elif now - started > 120:
-                    problem = detail["kubernetes_api_problem"]
-                    raise SystemExit(f"bench-cluster: no complete API read in 120 s: {problem}")
-            if first_read_deadline is not None and now > first_read_deadline:
-                elapsed = time.monotonic() - cpu[2]
-                row.cpu_on = (cpu_seconds(on.process.pid) - cpu[0]) / elapsed * 1000
-                row.cpu_off = (cpu_seconds(off.process.pid) - cpu[1]) / elapsed * 1000
+        while True:  # until the first complete read: the window starts there
+            detail = on.detail()
+            if detail["kubernetes_api_read_at"] and not detail["kubernetes_api_problem"]:
                 break
-            time.sleep(POLL_INTERVAL)
+            if time.monotonic() - started > 120:
+                problem = detail["kubernetes_api_problem"]
+                raise SystemExit(f"bench-cluster: no complete API read in 120 s: {problem}")
+            if probe.poll() is not None:
+                break  # it stopped on a refusal: reported below
+            time.sleep(0.5)
+        cpu = [cpu_seconds(on.process.pid), cpu_seconds(off.process.pid), time.monotonic()]
+        deadline = time.monotonic() + WINDOW
+        while time.monotonic() < deadline and probe.poll() is None:
+            time.sleep(0.5)
+        elapsed = time.monotonic() - cpu[2]
+        row.cpu_on = (cpu_seconds(on.process.pid) - cpu[0]) / elapsed * 1000
+        row.cpu_off = (cpu_seconds(off.process.pid) - cpu[1]) / elapsed * 1000
+        answer, _ = probe.communicate(timeout=30)  # closing its stdin ends its loop
+        result = json.loads(answer)
+        if result["refused"]:
+            raise SystemExit(f"bench-cluster: /v1/autonomy/status {result['refused']}")
+        row.on, row.off = result["latencies"]
+        row.timeouts = result["timeouts"]
         row.read_seconds = on.metric("leviathan_kubernetes_api_read_seconds")
         listed = on.metric("leviathan_kubernetes_api_jobs_listed")
         row.listed = None if listed is None else int(listed)
     finally:
+        if probe.poll() is None:
+            probe.kill()
+        probe.wait()
         stop.set()
         sampler.join()
         on.stop()
