@@ -111,16 +111,20 @@ local-enable: $(VENV_STAMP) ## Flip the local mount (make run) back to autonomy_
 	HELM="$(HELM)" $(VENV)/bin/python hack/local_run.py set --env $(ENV) --enabled true
 
 .PHONY: test
-test: $(VENV_STAMP) $(CHECKOV_STAMP) unittest promtool ## Run every test: chart, control plane, scheduler (e2e only with LEVIATHAN_E2E=1)
+test: $(VENV_STAMP) $(CHECKOV_STAMP) unittest test-tools ## Run every test: chart, control plane, scheduler (e2e only with LEVIATHAN_E2E=1)
 	HELM="$(HELM)" CHECKOV="$(TOOLS)/checkov/bin/checkov" $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# promtool (Debian's `prometheus` package) evaluates the PrometheusRule's alerts (tests/chart/test_promtool.py).
-# Installed with apt-get where that is allowed; elsewhere those tests skip and say why.
-.PHONY: promtool
-promtool:
-	@command -v promtool >/dev/null || { echo "make test: installing promtool (apt-get install prometheus)" >&2; \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
-	  || echo "make test: could not install promtool: tests/chart/test_promtool.py will skip" >&2; }
+# Test tools from Debian, as command:package: promtool evaluates the PrometheusRule's alerts
+# (tests/chart/test_promtool.py); docker-registry serves the chart as an OCI artifact
+# (tests/chart/test_oci.py, tests/e2e/test_oci_install.py). Installed with apt-get where that is
+# allowed; elsewhere the tests that need one skip and say why.
+APT_TEST_TOOLS := promtool:prometheus docker-registry:docker-registry
+.PHONY: test-tools
+test-tools:
+	@missing=; for tool in $(APT_TEST_TOOLS); do command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool#*:}"; done; \
+	[ -z "$$missing" ] || { echo "make test: installing$$missing with apt-get" >&2; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; } \
+	  || echo "make test: could not install$$missing: the tests that need it skip and say why" >&2; }
 
 # helm-unittest, built from its Go module (hack/build-helm.sh), for what `helm template`
 # cannot show: lookup of live objects and renders as an upgrade (chart/tests/*_test.yaml).
@@ -310,7 +314,7 @@ export KUBE_VERSION
 E2E_PYTEST = LEVIATHAN_E2E=1 HELM="$(HELM)" $(VENV)/bin/pytest tests/e2e -v -n 0 $(E2E_ARGS)
 
 .PHONY: e2e
-e2e: $(VENV_STAMP) ## tests/e2e on the local cluster, our images on its real node (KUBE_VERSION=1.34..1.37), or on LEVIATHAN_E2E_CONTEXT / KUBECONFIG if set
+e2e: $(VENV_STAMP) test-tools ## tests/e2e on the local cluster, our images on its real node (KUBE_VERSION=1.34..1.37), or on LEVIATHAN_E2E_CONTEXT / KUBECONFIG if set
 	@if [ -n "$${LEVIATHAN_E2E_CONTEXT:-}" ]; then \
 	  mkdir -p .run && $(KUBECTL) config view --minify --flatten --context "$$LEVIATHAN_E2E_CONTEXT" >.run/e2e-kubeconfig; \
 	  export KUBECONFIG=$(CURDIR)/.run/e2e-kubeconfig; \
