@@ -11,10 +11,12 @@ import asyncio
 import copy
 import os
 import signal
+import sys
 from pathlib import Path
 
 import kmock
 import pytest
+import yaml
 
 from support.api_read import detail, detail_after_api_read
 from support.control_plane import ControlPlaneServer, bearer, eventually
@@ -390,6 +392,44 @@ def test_the_job_list_is_read_by_a_process_of_its_own_with_the_servers_credentia
     gets = emulator.call(lambda k: [dict(r.headers) for r in k if r.action is not None and r.action.value == "FETCH"])
     assert gets and {h.get("Authorization") for h in gets} == {"Bearer test-token"}
     assert "job-lister" not in str({h.get("User-Agent") for h in gets})
+
+
+# An exec credential plugin (client.authentication.k8s.io/v1) that hands out whatever token file says, already
+# expired, so the kubernetes client runs it again before each request: a token rotated under the server.
+EXEC_PLUGIN = """import json, sys
+token = open(sys.argv[1]).read().strip()
+status = {"token": token, "expirationTimestamp": "2000-01-01T00:00:00Z"}
+print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": status}))
+"""
+
+
+def test_a_rotated_token_reaches_the_running_job_list_process(emulator, start, tmp_path, mount):
+    """The lister gets the credentials with each request, so a new token is used from the next list on,
+    by the same process, without a restart of either."""
+    emulator.seed(config_map(CONFIG.format(enabled="true")), resource=CONFIGMAPS)
+    emulator.seed(failed_job(10))
+    token = tmp_path / "exec-token"
+    token.write_text("token-one")
+    plugin = tmp_path / "exec_plugin.py"
+    plugin.write_text(EXEC_PLUGIN)
+    kubeconfig = emulator.kubeconfig(tmp_path / "kubeconfig")
+    document = yaml.safe_load(kubeconfig.read_text())
+    exec_config = {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable}
+    exec_config |= {"args": [str(plugin), str(token)], "interactiveMode": "Never"}
+    document["users"] = [{"name": "tester", "user": {"exec": exec_config}}]
+    kubeconfig.write_text(yaml.safe_dump(document))
+    server = start()
+    first = detail_after_api_read(server, timeout=30)
+    (lister,) = listers(server)
+    assert {h.get("Authorization") for h in list_headers(emulator)} == {"Bearer token-one"}
+
+    token.write_text("token-two")
+    publish(mount, {"dev.yaml": CONFIG.format(enabled="false")})  # a config change: the thread reads again now
+    detail_after_api_read(server, since=first["kubernetes_api_read_at"], timeout=30)
+    eventually(lambda: list_headers(emulator)[-1].get("Authorization") == "Bearer token-two", timeout=10)
+    assert listers(server) == [lister]
+    used = [h.get("Authorization") for h in list_headers(emulator)]
+    assert used[-1] == "Bearer token-two" and set(used) == {"Bearer token-one", "Bearer token-two"}
 
 
 def test_the_job_list_process_is_started_again_if_it_dies(emulator, start):
