@@ -143,22 +143,26 @@ class Server:
         self.log = open(work / f"server-{'on' if api else 'off'}.log", "wb")  # noqa: SIM115 - closed in stop()
         command = [str(bin / "leviathan-control-plane"), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         deadline = time.monotonic() + 30
         while True:
             try:
                 if self.get("/readyz")[0] == 200:
                     break
             except OSError:
-                self.connection.close()
+                pass
             if time.monotonic() > deadline or self.process.poll() is not None:
                 raise SystemExit(f"bench-cluster: the control plane did not start; see {self.log.name}")
             time.sleep(0.1)
 
     def get(self, path: str) -> tuple[int, bytes]:
-        self.connection.request("GET", path, headers={"Authorization": f"Bearer {TOKEN}"})
-        answer = self.connection.getresponse()
-        return answer.status, answer.read()
+        """One request on a connection of its own (the status polls are status_probe.py's)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request("GET", path, headers={"Authorization": f"Bearer {TOKEN}"})
+            answer = connection.getresponse()
+            return answer.status, answer.read()
+        finally:
+            connection.close()
 
     def detail(self) -> dict:
         return json.loads(self.get("/v1/autonomy")[1])
@@ -171,7 +175,6 @@ class Server:
         return sum(status_kib(pid, "VmRSS") for pid in tree(self.process.pid)) / 1024
 
     def stop(self) -> None:
-        self.connection.close()
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
@@ -195,22 +198,19 @@ def measure_control_plane(work: Path, namespace: str, row: Row) -> None:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    probe_command = [sys.executable, str(REPO / "tests/bench/status_probe.py"), TOKEN, str(POLL_INTERVAL)]
-    probe = subprocess.Popen(
-        [*probe_command, str(on.port), str(off.port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
+    probe: subprocess.Popen[bytes] | None = None
     try:
         started = time.monotonic()
-        while True:  # until the first complete read: the window starts there
+        while True:  # the window starts at the first complete read, as a replica's steady state
             detail = on.detail()
             if detail["kubernetes_api_read_at"] and not detail["kubernetes_api_problem"]:
                 break
             if time.monotonic() - started > 120:
                 problem = detail["kubernetes_api_problem"]
                 raise SystemExit(f"bench-cluster: no complete API read in 120 s: {problem}")
-            if probe.poll() is not None:
-                break  # it stopped on a refusal: reported below
-            time.sleep(0.5)
+            time.sleep(0.2)
+        command = [sys.executable, str(REPO / "tests/bench/status_probe.py"), TOKEN, str(POLL_INTERVAL)]
+        probe = subprocess.Popen([*command, str(on.port), str(off.port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         cpu = [cpu_seconds(on.process.pid), cpu_seconds(off.process.pid), time.monotonic()]
         deadline = time.monotonic() + WINDOW
         while time.monotonic() < deadline and probe.poll() is None:
@@ -228,9 +228,9 @@ def measure_control_plane(work: Path, namespace: str, row: Row) -> None:
         listed = on.metric("leviathan_kubernetes_api_jobs_listed")
         row.listed = None if listed is None else int(listed)
     finally:
-        if probe.poll() is None:
+        if probe is not None and probe.poll() is None:
             probe.kill()
-        probe.wait()
+            probe.wait()
         stop.set()
         sampler.join()
         on.stop()

@@ -210,11 +210,13 @@ class ClusterWatch:
         if not self.enabled or self._thread is not None:
             return
         self.facts = ClusterFacts(None, "not read yet", None, "not read yet", None, "not read yet")
-        # The client's import is about a second of Python: done here, before the server takes requests
-        # (lifespan start-up), not in the thread while it answers them.
-        with contextlib.suppress(ImportError):  # the thread reports it
-            import kubernetes.client  # noqa: F401
-        self._thread = threading.Thread(target=self._run, name="kubernetes-api", daemon=True)
+        # The client's import (about a second of Python) and the credentials (a kubeconfig is YAML):
+        # done here, before the server takes requests (lifespan start-up), not in the thread while
+        # it answers them. A failure is the thread's to report and retry.
+        api: _Api | None = None
+        with contextlib.suppress(Exception):  # never a failed start-up: the thread tries again
+            api = self._connect()
+        self._thread = threading.Thread(target=self._run, args=(api,), name="kubernetes-api", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -226,20 +228,23 @@ class ClusterWatch:
 
     # ---- the thread ----------------------------------------------------------------
 
-    def _run(self) -> None:
-        api: _Api | None = None
+    def _connect(self) -> _Api:
+        api = _Api.connect(self._namespace)
+        log.info(
+            "reading ConfigMap %s and the worker Jobs in namespace %s through the Kubernetes API "
+            "every %gs; switch changes become Events",
+            self.configmap,
+            api.namespace,
+            self._poll_seconds,
+        )
+        return api
+
+    def _run(self, api: _Api | None) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
             try:
                 if api is None:
-                    api = _Api.connect(self._namespace)
-                    log.info(
-                        "reading ConfigMap %s and the worker Jobs in namespace %s through the Kubernetes API "
-                        "every %gs; switch changes become Events",
-                        self.configmap,
-                        api.namespace,
-                        self._poll_seconds,
-                    )
+                    api = self._connect()
                 self._read(api)
             except ApiProblem as exc:
                 self._failed(exc.problem)
