@@ -248,6 +248,22 @@ def test_an_api_failure_is_a_reported_problem_never_an_error_answer(emulator, st
     assert server.logs().count("keeps the last answer read") == 1
 
 
+def test_credentials_missing_at_start_up_are_a_problem_and_the_thread_connects_later(emulator, start, mount, tmp_path):
+    """Credentials are loaded before the server takes requests; when they fail there, it still starts,
+    says why, and the thread loads them at a later read."""
+    emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.rename(tmp_path / "kubeconfig.away")
+    server = start()
+    eventually(lambda: "credentials" in (detail(server)["kubernetes_api_problem"] or ""), timeout=10)
+    assert detail(server)["kubernetes_api_problem"].startswith("cannot load Kubernetes credentials")
+    assert server.status() == {"autonomy_enabled": True, "source": f"configmap:{mount / 'dev.yaml'}"}
+    (tmp_path / "kubeconfig.away").rename(kubeconfig)
+    publish(mount, {"dev.yaml": CONFIG.format(enabled="false")})  # a config change: the thread reads again now
+    eventually(lambda: detail(server)["switched_by"] == "alice", timeout=10)
+    assert detail(server)["kubernetes_api_problem"] is None
+
+
 def test_each_switch_change_is_one_event_however_many_replicas_see_it(emulator, start, mount):
     emulator.seed(config_map(CONFIG.format(enabled="true"), stamp="alice"), resource=CONFIGMAPS)
     replicas = [start("replica-a"), start("replica-b")]
