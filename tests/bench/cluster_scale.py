@@ -6,8 +6,9 @@ policy namespace, and 150 Jobs with a 200 KB annotation each in a namespace of t
   control plane   two local servers against the real API server, started fresh for each case:
                   one with API access (LEVIATHAN_CONFIGMAP), one without, polled side by side
                   (GET /v1/autonomy/status, ~18 requests/s each, by status_probe.py, a process
-                  of its own) for WINDOW seconds after the first complete read; RSS of the
-                  process and its children sampled every 50 ms
+                  of its own) for WINDOW seconds after the first complete read (TARGET_WINDOWS
+                  windows in a row at the largest case); RSS of the process and its children
+                  sampled every 50 ms
                   (steady: the median; peak: the largest sample or the server's own VmHWM), and
                   the CPU of each server process alone (its threads, not its children) over the
                   window, in ms per s: what the API work costs the process that answers status.
@@ -50,6 +51,10 @@ from support.kubelet_volume import publish  # noqa: E402
 BIN = Path(os.environ.get("LEVIATHAN_BENCH_BIN") or REPO / ".venv" / "bin")
 BEFORE_BIN = Path(os.environ["LEVIATHAN_BENCH_BEFORE_BIN"]) if os.environ.get("LEVIATHAN_BENCH_BEFORE_BIN") else None
 WINDOW = 25.0
+# The largest case is polled for this many windows in a row, and its status-max target compares
+# the median of the windows' maxima: one scheduling hiccup of the shared machine is one window's
+# max, while a stall at each re-list (every 10 s) is in every window's.
+TARGET_WINDOWS = 3
 POLL_INTERVAL = 0.055
 TOKEN = "bench-token-0123456789abcdef0123456789abcdef"
 CONFIGMAP = "leviathan-autonomy-config"
@@ -78,6 +83,9 @@ class Row:
     listed: int | None = None
     on: list[float] = field(default_factory=list)
     off: list[float] = field(default_factory=list)
+    # The largest latency in each WINDOW, with and without API access.
+    on_windows: list[float] = field(default_factory=list)
+    off_windows: list[float] = field(default_factory=list)
     tick_seconds: float = 0.0
     tick_peak: float = 0.0
     tick_requests: int = 0
@@ -184,7 +192,16 @@ class Server:
         self.log.close()
 
 
-def measure_control_plane(work: Path, namespace: str, row: Row) -> None:
+def window_maxima(timed: list[list[float]], windows: int) -> list[float]:
+    """The largest latency of each WINDOW-long part of [[at, seconds], ...] (a late answer counts in the last)."""
+    maxima = [0.0] * windows
+    for at, seconds in timed:
+        part = min(int(at // WINDOW), windows - 1)
+        maxima[part] = max(maxima[part], seconds)
+    return maxima
+
+
+def measure_control_plane(work: Path, namespace: str, row: Row, windows: int = 1) -> None:
     on, off = Server(work, namespace, True, row.bin), Server(work, namespace, False, row.bin)
     samples: list[float] = []
     peak_hwm = [0.0]
@@ -212,7 +229,7 @@ def measure_control_plane(work: Path, namespace: str, row: Row) -> None:
         command = [sys.executable, str(REPO / "tests/bench/status_probe.py"), TOKEN, str(POLL_INTERVAL)]
         probe = subprocess.Popen([*command, str(on.port), str(off.port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         cpu = [cpu_seconds(on.process.pid), cpu_seconds(off.process.pid), time.monotonic()]
-        deadline = time.monotonic() + WINDOW
+        deadline = time.monotonic() + WINDOW * windows
         while time.monotonic() < deadline and probe.poll() is None:
             time.sleep(0.5)
         elapsed = time.monotonic() - cpu[2]
@@ -222,7 +239,9 @@ def measure_control_plane(work: Path, namespace: str, row: Row) -> None:
         result = json.loads(answer)
         if result["refused"]:
             raise SystemExit(f"bench-cluster: /v1/autonomy/status {result['refused']}")
-        row.on, row.off = result["latencies"]
+        on_timed, off_timed = result["latencies"]
+        row.on, row.off = [seconds for _, seconds in on_timed], [seconds for _, seconds in off_timed]
+        row.on_windows, row.off_windows = window_maxima(on_timed, windows), window_maxima(off_timed, windows)
         row.timeouts = result["timeouts"]
         row.read_seconds = on.metric("leviathan_kubernetes_api_read_seconds")
         listed = on.metric("leviathan_kubernetes_api_jobs_listed")
@@ -309,7 +328,7 @@ def run(
                 made = count
             for bin in [BIN] + ([BEFORE_BIN] if BEFORE_BIN else []):
                 row = Row(f"{count:,} Jobs" + (" (before)" if bin != BIN else ""), count, bin)
-                measure_control_plane(work, policy_ns, row)
+                measure_control_plane(work, policy_ns, row, TARGET_WINDOWS if count == max(CASES) else 1)
                 slot += 1
                 measure_tick(work, policy_ns, row, slot)
                 row.tts = trials(TTS_TRIALS) if bin == BIN else []
@@ -392,12 +411,22 @@ def report(rows: list[Row]) -> bool:
         f"{big.tick_peak:.0f} MiB = {big.tick_peak / SCHEDULER_TARGET_MIB:.2f}x",
         big.tick_peak < SCHEDULER_TARGET_MIB,
     )
-    ratio = max(big.on) / max(big.off)
+    on_max, off_max = statistics.median(big.on_windows), statistics.median(big.off_windows)
+    ratio = on_max / off_max
+
+    def maxima(values: list[float]) -> str:
+        return "/".join(f"{value * 1000:.0f}" for value in values)
+
     target(
-        "status max with API access <= 1.5x its max without (side by side)",
-        f"{max(big.on) * 1000:.0f} / {max(big.off) * 1000:.0f} ms = {ratio:.2f}x",
+        f"status max with API access <= 1.5x without (median of {len(big.on_windows)} windows' maxima)",
+        f"{on_max * 1000:.0f} / {off_max * 1000:.0f} ms = {ratio:.2f}x",
         ratio <= 1.5,
     )
+    print(f"    each window's status max, API on: {maxima(big.on_windows)} ms; off: {maxima(big.off_windows)} ms")
+    for row in rows:
+        if row.bin != BIN and row.jobs == big.jobs and row.on_windows:
+            before = statistics.median(row.on_windows) / statistics.median(row.off_windows)
+            print(f"    before: on {maxima(row.on_windows)} ms; off {maxima(row.off_windows)} ms = {before:.2f}x")
     extra = [row.tick_requests - row.tick_pages for row in by_jobs.values()]
     target(
         "tick requests less pages the same for " + ", ".join(f"{n:,}" for n in by_jobs) + " Jobs",
