@@ -197,11 +197,13 @@ class Server:
 
 def window_maxima(timed: list[list[float]], windows: int) -> list[float]:
     """The largest latency of each WINDOW-long part of [[at, seconds], ...] (a late answer counts in the last)."""
-    maxima = [0.0] * windows
+    maxima: list[float | None] = [None] * windows
     for at, seconds in timed:
         part = min(int(at // WINDOW), windows - 1)
-        maxima[part] = max(maxima[part], seconds)
-    return maxima
+        maxima[part] = max(maxima[part] or 0.0, seconds)
+    if None in maxima:
+        raise SystemExit(f"bench-cluster: a {WINDOW:.0f} s status window had no answer at all")
+    return [value for value in maxima if value is not None]
 
 
 def measure_control_plane(work: Path, namespace: str, row: Row, windows: int = 1) -> None:
@@ -239,6 +241,8 @@ def measure_control_plane(work: Path, namespace: str, row: Row, windows: int = 1
         row.cpu_on = (cpu_seconds(on.process.pid) - cpu[0]) / elapsed * 1000
         row.cpu_off = (cpu_seconds(off.process.pid) - cpu[1]) / elapsed * 1000
         answer, _ = probe.communicate(timeout=30)  # closing its stdin ends its loop
+        if not answer.strip():
+            raise SystemExit(f"bench-cluster: the status probe exited {probe.returncode} without an answer")
         result = json.loads(answer)
         if result["refused"]:
             raise SystemExit(f"bench-cluster: /v1/autonomy/status {result['refused']}")

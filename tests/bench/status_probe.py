@@ -36,6 +36,9 @@ def main(token: str, interval: float, ports: list[int]) -> dict:
             except TimeoutError:  # a stall of 10 s or more: counted as it lasted, then on with a new connection
                 connection.close()
                 timeouts += 1
+            except (OSError, http.client.HTTPException) as exc:  # the server went away: say so, not a traceback
+                refused = f"failed: {type(exc).__name__}: {exc}"
+                return {"latencies": latencies, "timeouts": timeouts, "refused": refused}
             else:
                 if answer.status != 200:
                     return {"latencies": latencies, "timeouts": timeouts, "refused": f"answered {answer.status}"}

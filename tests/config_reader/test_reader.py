@@ -141,9 +141,11 @@ def test_a_settings_file_is_strict_yaml(tmp_path, monkeypatch):
 def test_a_settings_reread_parses_only_what_changed(mount):
     publish(mount, {"scheduler.yaml": "scheduler:\n  tasks: [a]\n"})
     first = read_settings_file(mount / "scheduler.yaml")
-    # The same bytes: the earlier read comes back, not a new parse of them.
+    # The same bytes: the earlier read comes back, not a new parse of them; not for another path.
     assert read_settings_file(mount / "scheduler.yaml", previous=first) is first
-    assert read_settings_file(mount / "scheduler.yaml") is not first
+    publish(mount, {"scheduler.yaml": "scheduler:\n  tasks: [a]\n", "other.yaml": "scheduler:\n  tasks: [a]\n"})
+    other = read_settings_file(mount / "other.yaml", previous=first)
+    assert other is not first and other.path == str(mount / "other.yaml")
     # A kubelet swap to other bytes, or the file gone: read as new, whatever came before.
     publish(mount, {"scheduler.yaml": "scheduler:\n  tasks: [b]\n"})
     second = read_settings_file(mount / "scheduler.yaml", previous=first)
@@ -153,7 +155,12 @@ def test_a_settings_reread_parses_only_what_changed(mount):
     assert broken.state is ConfigState.ERROR
     assert read_settings_file(mount / "scheduler.yaml", previous=broken) is broken
     publish(mount, {})
-    assert read_settings_file(mount / "scheduler.yaml", previous=broken).state is ConfigState.NOT_MOUNTED
+    gone = read_settings_file(mount / "scheduler.yaml", previous=broken)
+    assert gone.state is ConfigState.NOT_MOUNTED
+    # An empty file after a failed read (whose bytes are empty too) is read as what it is.
+    publish(mount, {"scheduler.yaml": ""})
+    empty = read_settings_file(mount / "scheduler.yaml", previous=gone)
+    assert empty.state is ConfigState.ERROR and "mapping" in empty.problem
 
 
 @pytest.mark.parametrize(("body", "problem"), INVALID_SETTINGS.values(), ids=INVALID_SETTINGS.keys())

@@ -12,6 +12,7 @@ import copy
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import kmock
@@ -262,6 +263,23 @@ def test_credentials_missing_at_start_up_are_a_problem_and_the_thread_connects_l
     publish(mount, {"dev.yaml": CONFIG.format(enabled="false")})  # a config change: the thread reads again now
     eventually(lambda: detail(server)["switched_by"] == "alice", timeout=10)
     assert detail(server)["kubernetes_api_problem"] is None
+
+
+def test_a_credential_plugin_that_hangs_never_keeps_the_server_from_serving(emulator, start, mount, tmp_path):
+    """Start-up waits for the credentials a bounded time (exec plugins run without a timeout)."""
+    plugin = tmp_path / "hanging_plugin.py"
+    plugin.write_text("import time\ntime.sleep(20)\n")
+    kubeconfig = tmp_path / "kubeconfig"
+    document = yaml.safe_load(kubeconfig.read_text())
+    exec_config = {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable}
+    exec_config |= {"args": [str(plugin)], "interactiveMode": "Never"}
+    document["users"] = [{"name": "tester", "user": {"exec": exec_config}}]
+    kubeconfig.write_text(yaml.safe_dump(document))
+    began = time.monotonic()
+    server = start()
+    assert server.status() == {"autonomy_enabled": True, "source": f"configmap:{mount / 'dev.yaml'}"}
+    assert time.monotonic() - began < 10
+    assert detail(server)["kubernetes_api_problem"] == "not read yet"
 
 
 def test_each_switch_change_is_one_event_however_many_replicas_see_it(emulator, start, mount):

@@ -200,8 +200,8 @@ def read_settings_file(path: str | os.PathLike[str], previous: SettingsFile | No
     raw, state, problem, _ = _read(path, MAX_CONFIG_BYTES)
     if raw is None:
         return SettingsFile(state, path, problem=problem)
-    if previous is not None and previous.path == path and previous.raw == raw:
-        return previous
+    if raw and previous is not None and previous.path == path and previous.raw == raw:
+        return previous  # (an empty file is parsed each time: a failed read's `raw` is empty too)
     return parse_settings_file(raw, path)
 
 

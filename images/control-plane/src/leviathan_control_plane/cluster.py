@@ -72,6 +72,8 @@ POLL_SECONDS = 10.0
 # The longest the Job-list process may take over one whole list; then it is stopped (and started
 # again at the next poll). 10,000 Jobs take about 3 s on a busy 2-core machine.
 LIST_SECONDS = 60.0
+# The longest lifespan start-up waits for the first credentials load (ClusterWatch.start).
+CONNECT_WAIT = 2.0
 NO_ACCESS = (
     f"no Kubernetes API access ({CONFIGMAP_ENV} is not set: controlPlane.kubernetesApi.enabled=false, or a local run)"
 )
@@ -183,6 +185,7 @@ class ClusterWatch:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._connected = threading.Event()
         self._resource_version = ""
         self._settings: SettingsFile | None = None  # the last read, so an unchanged file is not parsed again
         self._logged_problem: str | None = None
@@ -210,14 +213,16 @@ class ClusterWatch:
         if not self.enabled or self._thread is not None:
             return
         self.facts = ClusterFacts(None, "not read yet", None, "not read yet", None, "not read yet")
-        # The client's import (about a second of Python) and the credentials (a kubeconfig is YAML):
-        # done here, before the server takes requests (lifespan start-up), not in the thread while
-        # it answers them. A failure is the thread's to report and retry.
-        api: _Api | None = None
-        with contextlib.suppress(Exception):  # never a failed start-up: the thread tries again
-            api = self._connect()
-        self._thread = threading.Thread(target=self._run, args=(api,), name="kubernetes-api", daemon=True)
+        # The client's import (about a second of Python): done here, before the server takes requests
+        # (lifespan start-up), not in the thread while it answers them.
+        with contextlib.suppress(ImportError):  # the thread reports it
+            import kubernetes.client  # noqa: F401
+        self._thread = threading.Thread(target=self._run, name="kubernetes-api", daemon=True)
         self._thread.start()
+        # The credentials too (a kubeconfig is YAML; loading them held the GIL for about 0.1 s while
+        # the first status answers waited), but for at most CONNECT_WAIT: a kubeconfig's exec plugin
+        # runs without a timeout of its own, and must never keep the server from serving the file.
+        self._connected.wait(CONNECT_WAIT)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -239,12 +244,16 @@ class ClusterWatch:
         )
         return api
 
-    def _run(self, api: _Api | None) -> None:
+    def _run(self) -> None:
+        api: _Api | None = None
         while not self._stopping.is_set():
             self._wake.clear()
             try:
                 if api is None:
-                    api = self._connect()
+                    try:
+                        api = self._connect()
+                    finally:
+                        self._connected.set()  # start() waits for the first attempt, however it ends
                 self._read(api)
             except ApiProblem as exc:
                 self._failed(exc.problem)
