@@ -17,6 +17,7 @@ import re
 import stat
 from collections import namedtuple
 from collections.abc import Mapping
+from typing import TypeVar
 
 import yaml
 
@@ -151,8 +152,8 @@ def read_autonomy_config(path: str | os.PathLike[str], previous: AutonomyConfig 
     raw, state, problem, transient = _read(path, MAX_SWITCH_BYTES)
     if raw is None:
         return AutonomyConfig(state, path, problem=problem, transient=transient)
-    if previous is not None and previous.path == path and previous.raw == raw and raw:
-        return previous
+    if (same := _unchanged(previous, path, raw)) is not None:
+        return same
     return parse_autonomy_config(raw, path)
 
 
@@ -186,6 +187,19 @@ class SettingsFile(
     __slots__ = ()
 
 
+_Snapshot = TypeVar("_Snapshot", AutonomyConfig, SettingsFile)
+
+
+def _unchanged(previous: _Snapshot | None, path: str, raw: bytes) -> _Snapshot | None:
+    """`previous` when it was made from these very bytes at this path (it stands without a new parse).
+
+    Never for empty bytes: a failed read's are empty too, so an empty file is always parsed.
+    """
+    if previous is not None and raw and previous.path == path and previous.raw == raw:
+        return previous
+    return None
+
+
 def settings_path_from_env(environ: Mapping[str, str] = os.environ) -> str:
     return environ.get(SETTINGS_ENV) or DEFAULT_SETTINGS_PATH
 
@@ -200,8 +214,8 @@ def read_settings_file(path: str | os.PathLike[str], previous: SettingsFile | No
     raw, state, problem, _ = _read(path, MAX_CONFIG_BYTES)
     if raw is None:
         return SettingsFile(state, path, problem=problem)
-    if raw and previous is not None and previous.path == path and previous.raw == raw:
-        return previous  # (an empty file is parsed each time: a failed read's `raw` is empty too)
+    if (same := _unchanged(previous, path, raw)) is not None:
+        return same
     return parse_settings_file(raw, path)
 
 
