@@ -234,7 +234,10 @@ class ClusterWatch:
     # ---- the thread ----------------------------------------------------------------
 
     def _connect(self) -> _Api:
-        api = _Api.connect(self._namespace)
+        try:
+            api = _Api.connect(self._namespace)
+        finally:
+            self._connected.set()  # start() waits for the first attempt, however it ends
         log.info(
             "reading ConfigMap %s and the worker Jobs in namespace %s through the Kubernetes API "
             "every %gs; switch changes become Events",
@@ -250,10 +253,7 @@ class ClusterWatch:
             self._wake.clear()
             try:
                 if api is None:
-                    try:
-                        api = self._connect()
-                    finally:
-                        self._connected.set()  # start() waits for the first attempt, however it ends
+                    api = self._connect()
                 self._read(api)
             except ApiProblem as exc:
                 self._failed(exc.problem)
