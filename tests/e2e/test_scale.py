@@ -27,7 +27,7 @@ import pytest
 
 from leviathan_scheduler.jobs import job_name
 from support import scale
-from support.cluster import LOCAL, NAMESPACE, RELEASE, eventually, helm, install_args, kubectl
+from support.cluster import LOCAL, NAMESPACE, NO_SCHEDULED_TICKS, RELEASE, eventually, helm, install_args, kubectl
 from support.paths import REPO
 
 JOBS = int(os.environ.get("LEVIATHAN_E2E_SCALE_JOBS", "10000"))
@@ -47,7 +47,7 @@ def crowded(namespace: str, images):
     print(f"{JOBS} finished worker Jobs created in {took:.0f} s", flush=True)
     # No scheduled tick in the module (the chart's */5 would submit the other task's worker before the
     # test's own tick, which then finds it active and submits nothing): the test runs its tick itself.
-    helm(*install_args(images), "--set-string", "scheduler.schedule=0 0 1 1 *", "--wait", "--timeout", "3m")
+    helm(*install_args(images), *NO_SCHEDULED_TICKS, "--wait", "--timeout", "3m")
     last_failed = job_name(settings.worker.job_name_prefix, paused_task, newest)  # its newest Job: failed
     yield paused_task, last_failed
     # The release first: its CronJob would otherwise go on submitting workers.

@@ -21,7 +21,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from leviathan_config import ConfigState, read_autonomy_config
-from support.cluster import eventually, helm, install_args, kubectl
+from support.cluster import NO_SCHEDULED_TICKS, eventually, helm, install_args, kubectl
 from support.paths import CHART, REPO, VALUES_DIR
 
 from .config_corpus import corpus
@@ -274,8 +274,7 @@ def installed(namespace: str, images):
     would add workers (and a failed flaky one) that a test does not expect."""
     helm(
         *install_args(images),
-        "--set-string",
-        "scheduler.schedule=0 0 1 1 *",
+        *NO_SCHEDULED_TICKS,
         "--set-json",
         f"scheduler.tasks={json.dumps(FAILING_TASKS)}",
         "--set",
