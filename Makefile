@@ -122,9 +122,9 @@ APT_TEST_TOOLS := promtool:prometheus docker-registry:docker-registry
 .PHONY: test-tools
 test-tools:
 	@missing=; for tool in $(APT_TEST_TOOLS); do command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool#*:}"; done; \
-	[ -z "$$missing" ] || { echo "make test: installing$$missing with apt-get" >&2; \
+	[ -z "$$missing" ] || { echo "make test-tools: installing$$missing with apt-get" >&2; \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; } \
-	  || echo "make test: could not install$$missing: the tests that need it skip and say why" >&2; }
+	  || echo "make test-tools: could not install$$missing: the tests that need it skip and say why" >&2; }
 
 # helm-unittest, built from its Go module (hack/build-helm.sh), for what `helm template`
 # cannot show: lookup of live objects and renders as an upgrade (chart/tests/*_test.yaml).
